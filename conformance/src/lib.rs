@@ -1,0 +1,1 @@
+//! CRI traces: format, recording and replay.

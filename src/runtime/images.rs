@@ -1,0 +1,115 @@
+//! PullImage, ImageStatus, ListImages and RemoveImage over the image index and the image store.
+
+use super::image_index::Found;
+use super::image_name::ImageName;
+use super::{ContainerImage, Error, Result, Runtime};
+use crate::backend::image::RegistryAuth;
+use crate::model::ImageRecord;
+use std::sync::Arc;
+
+impl Runtime {
+    /// PullImage: fetches `reference` and indexes it under its tag and digest. Returns the
+    /// image id.
+    pub async fn pull_image(&self, reference: &str, auth: Option<&RegistryAuth>) -> Result<String> {
+        let name = ImageName::parse(reference)?;
+        let pulled = self
+            .backends
+            .images
+            .pull(&name.to_string(), auth)
+            .await
+            .map_err(|e| Error::backend(format!("pulling image {reference}"), e))?;
+        let now = self.backends.clock.now();
+        let mut state = self.state.lock();
+        let changed = state.images.insert_pulled(&name, &pulled, now);
+        for record in &changed {
+            self.persist(|s| s.put_image(record))?;
+        }
+        Ok(pulled.id)
+    }
+
+    /// ImageStatus: the image `name` names, or `None` when the node does not have it.
+    pub fn image_status(&self, name: &str) -> Result<Option<ImageRecord>> {
+        let state = self.state.lock();
+        Ok(state.images.lookup(name)?.map(|found| found.record().clone()))
+    }
+
+    /// ListImages: every image, or those `filter` names.
+    pub fn list_images(&self, filter: Option<&str>) -> Result<Vec<ImageRecord>> {
+        let state = self.state.lock();
+        match filter.filter(|f| !f.is_empty()) {
+            Some(name) => Ok(state.images.lookup(name)?.map(|f| f.record().clone()).into_iter().collect()),
+            None => Ok(state.images.values().cloned().collect()),
+        }
+    }
+
+    /// RemoveImage: by one of several tags, drops that tag only; otherwise removes the image
+    /// and its content. An image in use by a container is FailedPrecondition; an unknown one
+    /// succeeds.
+    pub async fn remove_image(&self, name: &str) -> Result<()> {
+        let (record, untag_only) = {
+            let mut state = self.state.lock();
+            let Some(found) = state.images.lookup(name)? else {
+                return Ok(());
+            };
+            let record = found.record().clone();
+            let tag = match &found {
+                Found::Name(_, name) if name.digest.is_none() => name.tagged(),
+                _ => None,
+            };
+            match tag {
+                Some(tag) if record.repo_tags.len() > 1 => {
+                    if let Some(updated) = state.images.untag(&record.id, &tag) {
+                        self.persist(|s| s.put_image(&updated))?;
+                    }
+                    (record, true)
+                }
+                _ => (record, false),
+            }
+        };
+        if untag_only {
+            return Ok(());
+        }
+        let user = {
+            let state = self.state.lock();
+            state.containers.values().find(|c| c.image.id == record.id).map(|c| c.id.clone())
+        };
+        if let Some(container) = user {
+            return Err(Error::precondition(format!(
+                "image {} is in use by container {container}",
+                record.id
+            )));
+        }
+        self.backends
+            .images
+            .remove(&record.id)
+            .await
+            .map_err(|e| Error::backend(format!("removing image {}", record.id), e))?;
+        let mut state = self.state.lock();
+        self.persist(|s| s.delete_image(&record.id))?;
+        state.images.remove(&record.id);
+        Ok(())
+    }
+
+    /// The image a new container runs, resolved from the name kubelet gave.
+    pub(super) fn image_for_container(&self, name: &str) -> Result<ContainerImage> {
+        if name.is_empty() {
+            return Err(Error::invalid("image.image must name an image"));
+        }
+        let state = self.state.lock();
+        let found = state
+            .images
+            .lookup(name)?
+            .ok_or_else(|| Error::not_found(format!("image {name:?} not found: pull it first")))?;
+        let record = found.record();
+        let display_name = match &found {
+            Found::Name(_, name) => name.to_string(),
+            Found::Id(record) => record.repo_tags.first().cloned().unwrap_or_else(|| record.id.clone()),
+        };
+        Ok(ContainerImage {
+            id: record.id.clone(),
+            name: display_name,
+            reference: record.repo_digests.first().cloned().unwrap_or_else(|| record.id.clone()),
+            config: Arc::new(record.config.clone()),
+        })
+    }
+}

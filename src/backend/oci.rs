@@ -17,6 +17,8 @@ pub struct CreateContainer {
     pub sandbox_id: String,
     /// kubelet's configuration of the container.
     pub config: Arc<ContainerConfig>,
+    /// Id of the image it runs.
+    pub image_id: String,
     /// The image's configuration (entrypoint, cmd, env, user...).
     pub image: Arc<ImageConfig>,
     /// The prepared root filesystem.

@@ -172,3 +172,48 @@ pub struct ContainerConfig {
     /// Linux settings.
     pub linux: LinuxContainerConfig,
 }
+
+impl ContainerConfig {
+    /// The process arguments by Kubernetes' rules: `command` replaces the image's entrypoint
+    /// (and drops its cmd); `args` replace the image's cmd.
+    pub fn process_args(&self, image: &super::ImageConfig) -> Vec<String> {
+        let entrypoint = if self.command.is_empty() {
+            &image.entrypoint
+        } else {
+            &self.command
+        };
+        let args = if !self.args.is_empty() || !self.command.is_empty() {
+            &self.args
+        } else {
+            &image.cmd
+        };
+        entrypoint.iter().chain(args).cloned().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::ImageConfig;
+
+    fn strings(items: &[&str]) -> Vec<String> {
+        items.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn process_args_follow_kubernetes_rules() {
+        let image = ImageConfig {
+            entrypoint: strings(&["/entry"]),
+            cmd: strings(&["default"]),
+            ..Default::default()
+        };
+        let mut config = ContainerConfig::default();
+        assert_eq!(config.process_args(&image), strings(&["/entry", "default"]));
+        config.args = strings(&["x"]);
+        assert_eq!(config.process_args(&image), strings(&["/entry", "x"]));
+        config.command = strings(&["/bin/sh"]);
+        assert_eq!(config.process_args(&image), strings(&["/bin/sh", "x"]));
+        config.args.clear();
+        assert_eq!(config.process_args(&image), strings(&["/bin/sh"]));
+    }
+}

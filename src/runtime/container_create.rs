@@ -116,6 +116,7 @@ impl Runtime {
                 id: id.to_string(),
                 sandbox_id: sandbox.id.clone(),
                 config: config.clone(),
+                image_id: image.id.clone(),
                 image: image.config.clone(),
                 rootfs,
                 log_path: (!log_path.is_empty()).then(|| log_path.into()),

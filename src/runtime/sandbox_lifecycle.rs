@@ -28,14 +28,23 @@ impl Runtime {
         }
         match self.create_sandbox_resources(&id, &config, runtime_handler).await {
             Ok(sandbox) => {
-                let mut state = self.state.lock();
-                if let Err(e) = self.persist(|s| s.put_sandbox(&sandbox)) {
-                    state.sandbox_names.remove(&key);
-                    drop(state);
+                let persisted = {
+                    let mut state = self.state.lock();
+                    match self.persist(|s| s.put_sandbox(&sandbox)) {
+                        Ok(()) => {
+                            state.sandboxes.insert(id.clone(), sandbox.clone());
+                            Ok(())
+                        }
+                        Err(e) => {
+                            state.sandbox_names.remove(&key);
+                            Err(e)
+                        }
+                    }
+                };
+                if let Err(e) = persisted {
                     self.release_sandbox_resources(&sandbox).await;
                     return Err(e);
                 }
-                state.sandboxes.insert(id.clone(), sandbox);
                 Ok(id)
             }
             Err(e) => {

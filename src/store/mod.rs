@@ -63,9 +63,10 @@ pub struct Snapshot {
     pub images: Vec<ImageRecord>,
 }
 
-/// The metadata database.
+/// The metadata database. Clones share one open database.
+#[derive(Clone)]
 pub struct Store {
-    db: redb::Database,
+    db: std::sync::Arc<redb::Database>,
 }
 
 impl std::fmt::Debug for Store {
@@ -95,7 +96,7 @@ impl Store {
             path: path.to_owned(),
             message: e.to_string(),
         })?;
-        let store = Store { db };
+        let store = Store { db: std::sync::Arc::new(db) };
         store.create_tables()?;
         Ok(store)
     }
@@ -108,7 +109,7 @@ impl Store {
                 path: PathBuf::from(":memory:"),
                 message: e.to_string(),
             })?;
-        let store = Store { db };
+        let store = Store { db: std::sync::Arc::new(db) };
         store.create_tables()?;
         Ok(store)
     }

@@ -1,0 +1,100 @@
+//! Fake pod namespaces: names them and keeps the pod's files (hostname, hosts, resolv.conf)
+//! in memory, where fake containers can `cat` them.
+
+use crate::fault_point::FaultPoint;
+use crate::faults::CallSite;
+use async_trait::async_trait;
+use crius::backend::PodNamespaces;
+use crius::backend::namespaces::NamespaceError;
+use crius::backend::oci::PodHandle;
+use crius::model::{NamespaceMode, SandboxConfig};
+use parking_lot::Mutex;
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+
+/// Fake namespace pinning.
+pub struct FakeNamespaces {
+    pods: Mutex<HashMap<String, BTreeMap<String, Vec<u8>>>>,
+    faults: FaultPoint,
+}
+
+impl FakeNamespaces {
+    /// Empty.
+    pub fn new(faults: FaultPoint) -> FakeNamespaces {
+        FakeNamespaces {
+            pods: Mutex::new(HashMap::new()),
+            faults,
+        }
+    }
+
+    /// A file the pod provides to its containers (`/etc/hostname`, `/etc/hosts`, `/etc/resolv.conf`).
+    pub fn file(&self, sandbox_id: &str, path: &str) -> Option<Vec<u8>> {
+        self.pods.lock().get(sandbox_id)?.get(path).cloned()
+    }
+
+    /// How many pods hold namespaces.
+    pub fn pinned(&self) -> usize {
+        self.pods.lock().len()
+    }
+}
+
+fn pod_files(config: &SandboxConfig) -> BTreeMap<String, Vec<u8>> {
+    let hostname = if config.hostname.is_empty() {
+        config.metadata.name.clone()
+    } else {
+        config.hostname.clone()
+    };
+    let mut resolv = String::new();
+    if let Some(dns) = &config.dns {
+        for server in &dns.servers {
+            resolv.push_str(&format!("nameserver {server}\n"));
+        }
+        if !dns.searches.is_empty() {
+            resolv.push_str(&format!("search {}\n", dns.searches.join(" ")));
+        }
+        if !dns.options.is_empty() {
+            resolv.push_str(&format!("options {}\n", dns.options.join(" ")));
+        }
+    }
+    BTreeMap::from([
+        ("/etc/hostname".to_string(), format!("{hostname}\n").into_bytes()),
+        (
+            "/etc/hosts".to_string(),
+            format!("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n").into_bytes(),
+        ),
+        ("/etc/resolv.conf".to_string(), resolv.into_bytes()),
+    ])
+}
+
+#[async_trait]
+impl PodNamespaces for FakeNamespaces {
+    async fn create(&self, sandbox_id: &str, config: &SandboxConfig, cgroup: &str) -> Result<PodHandle, NamespaceError> {
+        let site = CallSite::new("RunPodSandbox").pod(&config.metadata.name);
+        if let Some((kind, message)) = self.faults.enter(site).await {
+            return Err(NamespaceError::Failed {
+                sandbox_id: sandbox_id.to_string(),
+                message,
+                kind,
+            });
+        }
+        let options = &config.linux.namespace_options;
+        let pinned = |mode: NamespaceMode, kind: &str| {
+            (mode != NamespaceMode::Node).then(|| PathBuf::from(format!("/run/crius-sim/ns/{sandbox_id}/{kind}")))
+        };
+        let handle = PodHandle {
+            cgroup: cgroup.to_string(),
+            netns: pinned(options.network, "net"),
+            ipcns: pinned(options.ipc, "ipc"),
+            utsns: pinned(options.network, "uts"),
+            pidns: (options.pid == NamespaceMode::Pod).then(|| PathBuf::from(format!("/run/crius-sim/ns/{sandbox_id}/pid"))),
+            files: Vec::new(),
+        };
+        self.pods.lock().insert(sandbox_id.to_string(), pod_files(config));
+        Ok(handle)
+    }
+
+    async fn release(&self, sandbox_id: &str) -> Result<(), NamespaceError> {
+        self.pods.lock().remove(sandbox_id);
+        Ok(())
+    }
+}

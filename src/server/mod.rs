@@ -21,6 +21,8 @@ use std::sync::Arc;
 pub const KUBE_API_VERSION: &str = "0.1.0";
 /// The CRI version crius speaks.
 pub const CRI_API_VERSION: &str = "v1";
+/// How long in-flight calls may run once shutdown has begun.
+pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 /// Largest message accepted or sent, as kubelet's client allows.
 pub const MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
 
@@ -77,13 +79,30 @@ impl CriServer {
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
             .max_encoding_message_size(MAX_MESSAGE_BYTES);
         tracing::info!(socket = %path.display(), "serving CRI");
-        let served = tonic::transport::Server::builder()
+        let stopping = std::sync::Arc::new(tokio::sync::Notify::new());
+        let announce = stopping.clone();
+        let shutdown = async move {
+            shutdown.await;
+            announce.notify_one();
+        };
+        let server = tonic::transport::Server::builder()
             .add_service(runtime_service)
             .add_service(image_service)
-            .serve_with_incoming_shutdown(incoming, shutdown)
-            .await;
+            .serve_with_incoming_shutdown(incoming, shutdown);
+        // Clients such as kubelet keep their connection open for good: once shutdown begins,
+        // in-flight calls get a grace period, then the server stops regardless.
+        let served = tokio::select! {
+            served = server => served.map_err(|e| ServeError::Transport(e.to_string())),
+            _ = async {
+                stopping.notified().await;
+                tokio::time::sleep(SHUTDOWN_GRACE).await;
+            } => {
+                tracing::warn!("connections still open after the shutdown grace period; closing them");
+                Ok(())
+            }
+        };
         let _ = std::fs::remove_file(path);
-        served.map_err(|e| ServeError::Transport(e.to_string()))
+        served
     }
 }
 

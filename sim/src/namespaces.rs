@@ -69,8 +69,12 @@ fn pod_files(config: &SandboxConfig) -> BTreeMap<String, Vec<u8>> {
 #[async_trait]
 impl PodNamespaces for FakeNamespaces {
     async fn create(&self, sandbox_id: &str, config: &SandboxConfig, cgroup: &str) -> Result<PodHandle, NamespaceError> {
+        // RunPodSandbox faults strike where CNI ADD would fail (FakeNetwork::setup); a
+        // host-network pod has no network step, so its faults strike here instead.
+        let host_network = config.linux.namespace_options.network == NamespaceMode::Node;
         let site = CallSite::new("RunPodSandbox").pod(&config.metadata.name);
-        if let Some((kind, message)) = self.faults.enter(site).await {
+        let fault = if host_network { self.faults.enter(site).await } else { None };
+        if let Some((kind, message)) = fault {
             return Err(NamespaceError::Failed {
                 sandbox_id: sandbox_id.to_string(),
                 message,

@@ -499,3 +499,61 @@ async fn state_survives_a_restart_from_the_store() {
     assert_eq!(err.code(), Code::AlreadyExists, "the name stays reserved across the restart");
     t.runtime.remove_pod_sandbox(cri::RemovePodSandboxRequest { pod_sandbox_id: pod }).await.unwrap();
 }
+
+#[tokio::test]
+async fn a_failed_network_setup_rolls_back_and_frees_the_name() {
+    use crius_sim::faults::{FaultInjector, FaultPlan};
+    let plan = FaultPlan::builder()
+        .call("RunPodSandbox")
+        .pod("p")
+        .times(1)
+        .code(crius::error::ErrorKind::Unavailable)
+        .message("CNI ADD failed")
+        .done()
+        .build();
+    let options = crius_sim::node::SimOptions {
+        faults: std::sync::Arc::new(FaultInjector::new(plan).unwrap()),
+        ..Default::default()
+    };
+    let mut t = TestNode::with_options(options, None).await;
+    let config = t.pod_config("p", 0);
+    let err = t
+        .runtime
+        .run_pod_sandbox(cri::RunPodSandboxRequest { config: Some(config.clone()), runtime_handler: String::new() })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::Unavailable);
+    assert!(err.message().contains("CNI ADD failed"), "{}", err.message());
+    assert_eq!(t.node.cgroups.pods(), 0, "the pod cgroup was removed");
+    assert_eq!(t.node.namespaces.pinned(), 0, "the namespaces were released");
+    // Nothing half-made is listed, and kubelet's retry with the same name succeeds.
+    let pods = t.runtime.list_pod_sandbox(cri::ListPodSandboxRequest { filter: None }).await.unwrap().into_inner().items;
+    assert!(pods.is_empty());
+    t.runtime
+        .run_pod_sandbox(cri::RunPodSandboxRequest { config: Some(config), runtime_handler: String::new() })
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_planned_oom_kill_is_reported_as_oomkilled() {
+    use crius_sim::faults::{FaultInjector, FaultPlan};
+    let plan = FaultPlan::builder().oom("hog", Duration::from_secs(3)).build();
+    let options = crius_sim::node::SimOptions {
+        faults: std::sync::Arc::new(FaultInjector::new(plan).unwrap()),
+        ..Default::default()
+    };
+    let mut t = TestNode::with_options(options, None).await;
+    t.pull("busybox").await;
+    t.run_pod("p").await;
+    let ctr = t.create("p", "hog", "busybox", &["sleep", "3600"]).await;
+    t.runtime.start_container(cri::StartContainerRequest { container_id: ctr.clone() }).await.unwrap();
+    t.node.advance(Duration::from_secs(2));
+    assert_eq!(t.status(&ctr).await.state, cri::ContainerState::ContainerRunning as i32);
+    t.node.advance(Duration::from_secs(1));
+    let status = t.status(&ctr).await;
+    assert_eq!(status.state, cri::ContainerState::ContainerExited as i32);
+    assert_eq!(status.exit_code, 137);
+    assert_eq!(status.reason, "OOMKilled");
+    assert_eq!(status.finished_at - status.started_at, 3_000_000_000);
+}

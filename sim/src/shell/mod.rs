@@ -33,6 +33,8 @@ mod ast;
 mod builtins;
 mod compile;
 mod expand;
+mod frame;
+mod invoke;
 mod lex;
 mod parse;
 mod run;
@@ -51,7 +53,7 @@ pub const MAX_STEPS_PER_CALL: usize = 10_000;
 
 /// The most steps a process takes at one virtual instant before it counts as hung (blocked
 /// forever).
-pub const MAX_STEPS_AT_ONE_INSTANT: u64 = 100_000;
+pub const MAX_STEPS_AT_ONE_INSTANT: u64 = 50_000;
 
 /// The files a process can read (`cat`, `test -f`, `sh FILE`): the container's root filesystem
 /// and mounts, as the simulated node models them.
@@ -156,7 +158,7 @@ impl Program {
     /// read it (`sh` without a script, `cat` without files, `read`) wait forever instead of
     /// seeing end-of-file. A `sh -c` script is parsed here.
     pub fn parse(argv: &[String], stdin_open: bool) -> Program {
-        let script = run::shell_script_of(argv).map(|source| {
+        let script = invoke::shell_script_of(argv).map(|source| {
             let code = parse::parse_script(&source).map(|list| Arc::new(compile::compile(&list)));
             Arc::new(ParsedScript { source, code })
         });

@@ -5,16 +5,16 @@
 //! loops and its redirections, so the process can stop at any instruction (a `sleep`) and
 //! resume there when the caller's clock reaches the end of the sleep.
 
-use super::ast::{Redirect, RedirectOp, SimpleCommand};
-use super::builtins::{self, Effect, Fd};
+use super::ast::SimpleCommand;
+use super::builtins::{self, Effect};
 use super::compile::{Code, Instr};
-use super::expand::{self, Scope};
-use super::parse::is_name;
+use super::expand;
+use super::frame::{Fds, Frame, LoopState, redirect};
+use super::invoke::{Mode, ShellArgs, basename, is_shell, shell_args};
 use super::{
     FileSource, MAX_STEPS_AT_ONE_INSTANT, MAX_STEPS_PER_CALL, Output, ParsedScript, Program,
     RunState, Stream, SyntaxError,
 };
-use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -48,241 +48,6 @@ enum Wait {
     Forever,
 }
 
-/// Where a shell's standard output and error go; `None` discards.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Fds {
-    out: Option<Stream>,
-    err: Option<Stream>,
-}
-
-impl Fds {
-    fn sink(self, fd: Fd) -> Option<Stream> {
-        match fd {
-            Fd::Out => self.out,
-            Fd::Err => self.err,
-        }
-    }
-}
-
-/// One shell: the top-level command, a `sh -c` or a subshell.
-#[derive(Debug, Clone)]
-struct Frame {
-    code: Arc<Code>,
-    pc: usize,
-    /// The shell's name for its messages: `sh` or `bash`.
-    name: String,
-    vars: BTreeMap<String, String>,
-    exports: BTreeSet<String>,
-    /// Bumped whenever a variable, the positional parameters or an option changes.
-    version: u64,
-    arg0: String,
-    args: Vec<String>,
-    /// `$?`
-    status: i32,
-    loops: Vec<LoopState>,
-    /// The redirections in force, innermost last; never empty.
-    fds: Vec<Fds>,
-    errexit: bool,
-    xtrace: bool,
-    /// Set by `exec COMMAND`: the shell ends when the command does.
-    exec_pending: bool,
-    /// Whether the parent tests this shell's status (for the parent's `set -e`).
-    parent_tested: bool,
-}
-
-#[derive(Debug, Clone)]
-struct LoopState {
-    /// The words of a `for` loop and the index of the next one.
-    items: Option<Vec<String>>,
-    next: usize,
-    /// The loop's status so far: that of the last body run, 0 before.
-    status: i32,
-    /// (clock, version, `$?`, status) at the last `LoopCheck`.
-    seen: Option<(Duration, u64, i32, i32)>,
-    fd_depth: usize,
-}
-
-/// How a shell was asked to run.
-#[derive(Debug, PartialEq, Eq)]
-enum Mode<'a> {
-    Command {
-        script: &'a str,
-        arg0: Option<&'a str>,
-        args: &'a [String],
-    },
-    File {
-        path: &'a str,
-        args: &'a [String],
-    },
-    Stdin,
-    MissingScript,
-}
-
-/// A shell's command line options.
-#[derive(Debug, PartialEq, Eq)]
-struct ShellArgs<'a> {
-    errexit: bool,
-    xtrace: bool,
-    mode: Mode<'a>,
-}
-
-fn basename(path: &str) -> &str {
-    path.rsplit('/').next().unwrap_or(path)
-}
-
-fn is_shell(name: &str) -> bool {
-    matches!(name, "sh" | "bash" | "dash" | "ash")
-}
-
-fn shell_args(args: &[String]) -> ShellArgs<'_> {
-    let (mut errexit, mut xtrace, mut command) = (false, false, false);
-    let mut index = 0;
-    while let Some(arg) = args.get(index) {
-        if arg == "--" {
-            index += 1;
-            break;
-        }
-        let Some(flags) = arg.strip_prefix(['-', '+']).filter(|f| !f.is_empty()) else {
-            break;
-        };
-        let on = arg.starts_with('-');
-        index += 1;
-        for flag in flags.chars() {
-            match flag {
-                'c' => command = true,
-                'e' => errexit = on,
-                'x' => xtrace = on,
-                // The option name of `-o name`.
-                'o' => index += 1,
-                _ => {}
-            }
-        }
-    }
-    let rest = args.get(index..).unwrap_or_default();
-    let mode = match (command, rest.split_first()) {
-        (true, None) => Mode::MissingScript,
-        (true, Some((script, rest))) => Mode::Command {
-            script,
-            arg0: rest.first().map(String::as_str),
-            args: rest.get(1..).unwrap_or_default(),
-        },
-        (false, Some((path, args))) => Mode::File { path, args },
-        (false, None) => Mode::Stdin,
-    };
-    ShellArgs {
-        errexit,
-        xtrace,
-        mode,
-    }
-}
-
-/// The script of `argv` when it is `sh -c SCRIPT...`.
-pub(super) fn shell_script_of(argv: &[String]) -> Option<String> {
-    let (name, args) = argv.split_first()?;
-    if !is_shell(basename(name)) {
-        return None;
-    }
-    match shell_args(args).mode {
-        Mode::Command { script, .. } => Some(script.to_owned()),
-        _ => None,
-    }
-}
-
-/// Applies `redirects` to `fds`. Files other than the standard streams' own names discard what
-/// is written to them: the simulated filesystem is read-only.
-fn redirect(mut fds: Fds, redirects: &[Redirect], scope: &Scope) -> Fds {
-    for redirect in redirects {
-        let target = expand::single(&redirect.target, scope);
-        let file = |fds: Fds| match target.as_str() {
-            "/dev/stdout" | "/dev/fd/1" | "/proc/self/fd/1" => fds.out,
-            "/dev/stderr" | "/dev/fd/2" | "/proc/self/fd/2" => fds.err,
-            _ => None,
-        };
-        let (fd, sink) = match redirect.op {
-            RedirectOp::In => continue,
-            RedirectOp::Out | RedirectOp::Append => (redirect.fd.unwrap_or(1), file(fds)),
-            RedirectOp::OutErr => {
-                let sink = file(fds);
-                fds = Fds {
-                    out: sink,
-                    err: sink,
-                };
-                continue;
-            }
-            RedirectOp::DupOut | RedirectOp::DupIn => {
-                let default = if redirect.op == RedirectOp::DupOut {
-                    1
-                } else {
-                    0
-                };
-                let sink = match target.as_str() {
-                    "1" => fds.out,
-                    "2" => fds.err,
-                    "-" => None,
-                    _ if redirect.op == RedirectOp::DupOut && redirect.fd.is_none() => {
-                        let sink = file(fds);
-                        fds = Fds {
-                            out: sink,
-                            err: sink,
-                        };
-                        continue;
-                    }
-                    _ => continue,
-                };
-                (redirect.fd.unwrap_or(default), sink)
-            }
-        };
-        match fd {
-            1 => fds.out = sink,
-            2 => fds.err = sink,
-            _ => {}
-        }
-    }
-    fds
-}
-
-impl Frame {
-    fn scope(&self) -> Scope<'_> {
-        let mut flags = String::new();
-        if self.errexit {
-            flags.push('e');
-        }
-        if self.xtrace {
-            flags.push('x');
-        }
-        Scope {
-            vars: &self.vars,
-            arg0: &self.arg0,
-            args: &self.args,
-            status: self.status,
-            flags,
-        }
-    }
-
-    fn fds(&self) -> Fds {
-        *self
-            .fds
-            .last()
-            .expect("a frame always has its base redirections")
-    }
-
-    fn set_var(&mut self, name: &str, value: String) {
-        let value = expand::truncate(value);
-        if self.vars.get(name) != Some(&value) {
-            self.vars.insert(name.to_owned(), value);
-            self.version += 1;
-        }
-    }
-
-    /// The environment a child shell inherits.
-    fn exported(&self) -> BTreeMap<String, String> {
-        self.exports
-            .iter()
-            .filter_map(|name| Some((name.clone(), self.vars.get(name)?.clone())))
-            .collect()
-    }
-}
-
 impl Process {
     pub(super) fn new(program: &Program) -> Process {
         let top = Frame {
@@ -291,7 +56,6 @@ impl Process {
             name: "sh".to_owned(),
             vars: program.env.clone(),
             exports: program.env.keys().cloned().collect(),
-            version: 0,
             arg0: "sh".to_owned(),
             args: Vec::new(),
             status: 0,
@@ -496,9 +260,8 @@ impl Process {
                 });
             }
             Instr::LoopCheck => {
-                let (version, status) = (frame.version, frame.status);
+                let snapshot = (clock, frame.state_hash());
                 let state = frame.loops.last_mut().expect("LoopCheck inside a loop");
-                let snapshot = (clock, version, status, state.status);
                 if state.seen == Some(snapshot) {
                     // An iteration took no time and changed nothing: it repeats forever.
                     self.wait = Wait::Forever;
@@ -681,45 +444,9 @@ impl Process {
 
     /// `set [-ex] [+ex] [-o option] [-- args...]`; without arguments, lists the variables.
     fn set(&mut self, args: &[String], fds: Fds, tested: bool, out: &mut dyn FnMut(Output)) {
-        let frame = self.frame();
-        if args.is_empty() {
-            let listing: String = frame
-                .vars
-                .iter()
-                .map(|(name, value)| format!("{name}='{}'\n", value.replace('\'', "'\\''")))
-                .collect();
+        if let Some(listing) = self.frame().set(args) {
             self.emit(fds.out, listing.into_bytes(), out);
-            return self.finish(0, tested);
         }
-        let mut index = 0;
-        while let Some(arg) = args.get(index) {
-            index += 1;
-            if arg == "--" {
-                frame.args = args[index..].to_vec();
-                break;
-            }
-            let Some(flags) = arg.strip_prefix(['-', '+']) else {
-                frame.args = args[index - 1..].to_vec();
-                break;
-            };
-            let on = arg.starts_with('-');
-            for flag in flags.chars() {
-                match flag {
-                    'e' => frame.errexit = on,
-                    'x' => frame.xtrace = on,
-                    'o' => {
-                        match args.get(index).map(String::as_str) {
-                            Some("errexit") => frame.errexit = on,
-                            Some("xtrace") => frame.xtrace = on,
-                            _ => {}
-                        }
-                        index += 1;
-                    }
-                    _ => {}
-                }
-            }
-        }
-        frame.version += 1;
         self.finish(0, tested);
     }
 
@@ -732,49 +459,13 @@ impl Process {
         tested: bool,
         out: &mut dyn FnMut(Output),
     ) {
-        let frame = self.frame();
-        let mut error = None;
-        match name {
-            "shift" => {
-                let count = args.first().map_or(Ok(1), |n| n.parse::<usize>());
-                match count {
-                    Ok(count) if count <= frame.args.len() => {
-                        frame.args.drain(..count);
-                    }
-                    _ => error = Some(format!("{}: shift: can't shift that many\n", frame.name)),
-                }
+        let status = match self.frame().variables(name, args) {
+            Ok(()) => 0,
+            Err(message) => {
+                self.emit(fds.err, message.into_bytes(), out);
+                1
             }
-            "unset" => {
-                for arg in args.iter().filter(|a| !a.starts_with('-')) {
-                    frame.vars.remove(arg);
-                    frame.exports.remove(arg);
-                }
-            }
-            _ => {
-                for arg in args.iter().filter(|a| !a.starts_with('-')) {
-                    let (var, value) = match arg.split_once('=') {
-                        Some((var, value)) => (var, Some(value)),
-                        None => (arg.as_str(), None),
-                    };
-                    if !is_name(var) {
-                        error = Some(format!(
-                            "{}: {name}: {arg}: bad variable name\n",
-                            frame.name
-                        ));
-                        continue;
-                    }
-                    if let Some(value) = value {
-                        frame.set_var(var, value.to_owned());
-                    }
-                    frame.exports.insert(var.to_owned());
-                }
-            }
-        }
-        frame.version += 1;
-        let status = i32::from(error.is_some());
-        if let Some(message) = error {
-            self.emit(fds.err, message.into_bytes(), out);
-        }
+        };
         self.finish(status, tested);
     }
 
@@ -843,7 +534,6 @@ impl Process {
             name: name.to_owned(),
             vars,
             exports,
-            version: 0,
             arg0: arg0.to_owned(),
             args: positional.to_vec(),
             status: 0,
@@ -860,84 +550,4 @@ impl Process {
 
 fn compile_script(source: &str) -> Result<Arc<Code>, SyntaxError> {
     super::parse::parse_script(source).map(|list| Arc::new(super::compile::compile(&list)))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn strings(args: &[&str]) -> Vec<String> {
-        args.iter().map(|a| a.to_string()).collect()
-    }
-
-    #[test]
-    fn shell_options() {
-        let args = strings(&["-ex", "-o", "pipefail", "-c", "echo $0 $1", "name", "one"]);
-        let parsed = shell_args(&args);
-        assert!(parsed.errexit && parsed.xtrace);
-        assert_eq!(
-            parsed.mode,
-            Mode::Command {
-                script: "echo $0 $1",
-                arg0: Some("name"),
-                args: &args[6..],
-            }
-        );
-        assert_eq!(shell_args(&strings(&["-c"])).mode, Mode::MissingScript);
-        assert_eq!(shell_args(&strings(&[])).mode, Mode::Stdin);
-        assert_eq!(shell_args(&strings(&["-e"])).mode, Mode::Stdin);
-        let file = strings(&["/run.sh", "a"]);
-        assert_eq!(
-            shell_args(&file).mode,
-            Mode::File {
-                path: "/run.sh",
-                args: &file[1..]
-            }
-        );
-    }
-
-    #[test]
-    fn scripts_of_shell_command_lines() {
-        let script = |argv: &[&str]| shell_script_of(&strings(argv));
-        assert_eq!(script(&["/bin/sh", "-c", "x"]).as_deref(), Some("x"));
-        assert_eq!(script(&["bash", "-lc", "y"]).as_deref(), Some("y"));
-        assert_eq!(script(&["sleep", "-c", "x"]), None);
-        assert_eq!(script(&["sh", "/x.sh"]), None);
-        assert_eq!(basename("/usr/bin/sleep"), "sleep");
-    }
-
-    #[test]
-    fn redirections_route_the_streams() {
-        let fds = Fds {
-            out: Some(Stream::Stdout),
-            err: Some(Stream::Stderr),
-        };
-        let apply = |source: &str| {
-            let list = super::super::parse::parse_script(source).unwrap();
-            let super::super::ast::Command::Simple(command) = &list[0].first.command else {
-                panic!()
-            };
-            let vars = BTreeMap::new();
-            let scope = Scope {
-                vars: &vars,
-                arg0: "sh",
-                args: &[],
-                status: 0,
-                flags: String::new(),
-            };
-            redirect(fds, &command.redirects, &scope)
-        };
-        let both = |out, err| Fds { out, err };
-        let (o, e) = (Some(Stream::Stdout), Some(Stream::Stderr));
-        assert_eq!(apply("x >&2"), both(e, e));
-        assert_eq!(apply("x 1>&2"), both(e, e));
-        assert_eq!(apply("x 2>&1"), both(o, o));
-        assert_eq!(apply("x >/dev/null"), both(None, e));
-        assert_eq!(apply("x >/dev/null 2>&1"), both(None, None));
-        assert_eq!(apply("x 2>&1 >/dev/null"), both(None, o));
-        assert_eq!(apply("x &>/dev/null"), both(None, None));
-        assert_eq!(apply("x 2>/dev/stdout"), both(o, o));
-        assert_eq!(apply("x >>/tmp/log"), both(None, e));
-        assert_eq!(apply("x 2>&- <in"), both(o, None));
-    }
 }

@@ -292,9 +292,21 @@ fn zero_time_infinite_loops_block_instead_of_hanging() {
     assert!(!out.is_empty() && out.len() <= 4, "{out:?}");
     assert_eq!(sh("while :; do :; done").2, FOREVER);
     assert_eq!(sh("false; until false; do true; done").2, FOREVER);
+    let (out, _, state) = sh("while true; do for i in a b; do echo $i; done; done");
+    assert_eq!(state, FOREVER);
+    assert!(out.len() <= 8, "{out:?}");
+    // Doubling a variable reaches the length limit, after which nothing changes.
+    assert_eq!(sh("X=x; while :; do X=$X$X; done").2, FOREVER);
     // A loop whose state keeps changing is stopped by the step budget instead.
     let (_, _, state) = sh("while true; do X=$X.; done");
     assert_eq!(state, FOREVER);
+}
+
+#[test]
+fn processes_can_move_between_threads() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Program>();
+    assert_send_sync::<Process>();
 }
 
 #[test]

@@ -109,6 +109,11 @@ impl Daemon {
         self.dir.path().join("pods")
     }
 
+    /// CPU time the daemon has used so far.
+    fn cpu(&self) -> Duration {
+        cpu_time(&self.child.id().to_string())
+    }
+
     /// The daemon's resident set size and its peak, in bytes.
     fn memory(&self) -> Memory {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
@@ -133,6 +138,16 @@ impl Drop for Daemon {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// CPU time (user + system) process `pid` has used so far, from
+/// `/proc/<pid>/stat`; assumes the usual 100 clock ticks per second.
+fn cpu_time(pid: &str) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("read /proc stat");
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    let rest = &stat[stat.rfind(')').expect("a /proc stat line") + 2..];
+    let ticks: u64 = rest.split(' ').skip(11).take(2).filter_map(|f| f.parse::<u64>().ok()).sum();
+    Duration::from_millis(ticks * 10)
 }
 
 /// A memory reading of the daemon.
@@ -386,6 +401,9 @@ struct Level {
     clients: usize,
     lifecycles: usize,
     elapsed: Duration,
+    /// CPU time the daemon and the benchmark's clients used during the level.
+    daemon_cpu: Duration,
+    client_cpu: Duration,
     latencies: Latencies,
 }
 
@@ -393,15 +411,28 @@ impl Level {
     fn per_second(&self) -> f64 {
         self.lifecycles as f64 / self.elapsed.as_secs_f64()
     }
+
+    /// Lifecycles per second of daemon CPU time: throughput if the daemon
+    /// had one core to itself.
+    fn per_daemon_cpu_second(&self) -> f64 {
+        self.lifecycles as f64 / self.daemon_cpu.as_secs_f64().max(1e-9)
+    }
+
+    /// CPU use of the daemon and of the clients, in cores.
+    fn cores_used(&self) -> (f64, f64) {
+        let wall = self.elapsed.as_secs_f64();
+        (self.daemon_cpu.as_secs_f64() / wall, self.client_cpu.as_secs_f64() / wall)
+    }
 }
 
 /// Runs lifecycles from `concurrency` tasks until `budget` has passed.
 async fn throughput(daemon: &Daemon, concurrency: usize, budget: Duration, next_pod: &Arc<AtomicU64>) -> Level {
     let log_root = Arc::new(daemon.log_root());
+    let clients = clients(&daemon.socket, concurrency).await;
+    let (daemon_cpu, client_cpu) = (daemon.cpu(), cpu_time("self"));
     let start = Instant::now();
     let deadline = start + budget;
-    let tasks: Vec<_> = clients(&daemon.socket, concurrency)
-        .await
+    let tasks: Vec<_> = clients
         .into_iter()
         .map(|mut client| {
             let next_pod = next_pod.clone();
@@ -424,6 +455,8 @@ async fn throughput(daemon: &Daemon, concurrency: usize, budget: Duration, next_
         clients: concurrency,
         lifecycles: latencies.lifecycles.len(),
         elapsed: start.elapsed(),
+        daemon_cpu: daemon.cpu().saturating_sub(daemon_cpu),
+        client_cpu: cpu_time("self").saturating_sub(client_cpu),
         latencies,
     }
 }
@@ -441,11 +474,13 @@ fn quantile(values: &mut [u32], q: f64) -> u32 {
 /// The markdown table of one level: per-call p50/p99 in microseconds.
 fn level_table(level: &mut Level) -> String {
     let mut out = format!(
-        "### {} client(s): {:.0} lifecycles/s ({} in {:.2} s)\n\n",
+        "### {} client(s): {:.0} lifecycles/s ({} in {:.2} s; daemon {:.2} cores, clients {:.2} cores)\n\n",
         level.clients,
         level.per_second(),
         level.lifecycles,
-        level.elapsed.as_secs_f64()
+        level.elapsed.as_secs_f64(),
+        level.cores_used().0,
+        level.cores_used().1,
     );
     out.push_str("| call | calls | p50 µs | p99 µs |\n|---|---:|---:|---:|\n");
     for call in Call::ALL {
@@ -616,18 +651,22 @@ async fn main() {
         "Full pod lifecycles (8 CRI calls) over the unix socket, {:.0} s per level, `--speed 1000`:\n\n",
         settings.per_level.as_secs_f64()
     ));
-    summary.push_str("| clients | lifecycles/s | lifecycle p50 µs | lifecycle p99 µs | slowest call p99 µs |\n");
-    summary.push_str("|---:|---:|---:|---:|---|\n");
+    summary.push_str(
+        "| clients | lifecycles/s | per daemon CPU-s | daemon / client cores | lifecycle p50 µs | lifecycle p99 µs | slowest call p99 µs |\n",
+    );
+    summary.push_str("|---:|---:|---:|---:|---:|---:|---|\n");
     for level in &mut levels {
         let (slowest, slowest_p99) = Call::ALL
             .iter()
             .map(|&call| (call.name(), quantile(&mut level.latencies.calls[call as usize], 0.99)))
             .max_by_key(|&(_, p99)| p99)
             .unwrap_or(("—", 0));
+        let (daemon_cores, client_cores) = level.cores_used();
         summary.push_str(&format!(
-            "| {} | {:.0} | {} | {} | {} {} |\n",
+            "| {} | {:.0} | {:.0} | {daemon_cores:.2} / {client_cores:.2} | {} | {} | {} {} |\n",
             level.clients,
             level.per_second(),
+            level.per_daemon_cpu_second(),
             quantile(&mut level.latencies.lifecycles, 0.50),
             quantile(&mut level.latencies.lifecycles, 0.99),
             slowest,

@@ -12,6 +12,8 @@ pub mod namespaces;
 pub mod network;
 pub mod oci;
 pub mod rootfs;
+#[cfg(feature = "suite")]
+pub mod suite;
 
 use std::sync::Arc;
 

@@ -1,0 +1,1 @@
+//! Shared checks of the `cgroups` backend trait (to be written).

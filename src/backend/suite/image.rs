@@ -1,0 +1,1 @@
+//! Shared checks of the `image` backend trait (to be written).

@@ -1,0 +1,1 @@
+//! Shared checks of the `namespaces` backend trait (to be written).

@@ -1,0 +1,1 @@
+//! Shared checks of the `network` backend trait (to be written).

@@ -98,7 +98,10 @@ impl Daemon {
             if let Some(status) = daemon.child.try_wait().expect("poll crius-sim") {
                 panic!("crius-sim exited before serving: {status}");
             }
-            assert!(Instant::now() < deadline, "crius-sim did not serve its socket within 10 s");
+            assert!(
+                Instant::now() < deadline,
+                "crius-sim did not serve its socket within 10 s"
+            );
             std::thread::sleep(Duration::from_millis(10));
         }
         daemon
@@ -146,7 +149,12 @@ fn cpu_time(pid: &str) -> Duration {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("read /proc stat");
     // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
     let rest = &stat[stat.rfind(')').expect("a /proc stat line") + 2..];
-    let ticks: u64 = rest.split(' ').skip(11).take(2).filter_map(|f| f.parse::<u64>().ok()).sum();
+    let ticks: u64 = rest
+        .split(' ')
+        .skip(11)
+        .take(2)
+        .filter_map(|f| f.parse::<u64>().ok())
+        .sum();
     Duration::from_millis(ticks * 10)
 }
 
@@ -201,7 +209,9 @@ async fn clients(socket: &Path, count: usize) -> Vec<Client> {
     for _ in 0..CHANNELS {
         channels.push(connect(socket).await);
     }
-    (0..count).map(|i| Client::new(channels[i % CHANNELS].clone())).collect()
+    (0..count)
+        .map(|i| Client::new(channels[i % CHANNELS].clone()))
+        .collect()
 }
 
 // ---------------------------------------------------------------------------
@@ -351,9 +361,13 @@ async fn start_pod(
         config: Some(config.clone()),
         runtime_handler: String::new(),
     };
-    let pod = timed(latencies.as_deref_mut(), Call::RunPodSandbox, client.runtime.run_pod_sandbox(run))
-        .await
-        .pod_sandbox_id;
+    let pod = timed(
+        latencies.as_deref_mut(),
+        Call::RunPodSandbox,
+        client.runtime.run_pod_sandbox(run),
+    )
+    .await
+    .pod_sandbox_id;
     if pull_image {
         pull(client, latencies.as_deref_mut()).await;
     }
@@ -362,9 +376,13 @@ async fn start_pod(
         config: Some(container_config(log_root.is_some())),
         sandbox_config: Some(config),
     };
-    let container = timed(latencies.as_deref_mut(), Call::CreateContainer, client.runtime.create_container(create))
-        .await
-        .container_id;
+    let container = timed(
+        latencies.as_deref_mut(),
+        Call::CreateContainer,
+        client.runtime.create_container(create),
+    )
+    .await
+    .container_id;
     let start = cri::StartContainerRequest {
         container_id: container.clone(),
     };
@@ -380,15 +398,37 @@ async fn lifecycle(client: &mut Client, n: u64, log_root: &Path, latencies: &mut
         container_id: container.clone(),
         timeout: 0,
     };
-    timed(Some(&mut *latencies), Call::StopContainer, client.runtime.stop_container(stop)).await;
-    let remove = cri::RemoveContainerRequest { container_id: container };
-    timed(Some(&mut *latencies), Call::RemoveContainer, client.runtime.remove_container(remove)).await;
+    timed(
+        Some(&mut *latencies),
+        Call::StopContainer,
+        client.runtime.stop_container(stop),
+    )
+    .await;
+    let remove = cri::RemoveContainerRequest {
+        container_id: container,
+    };
+    timed(
+        Some(&mut *latencies),
+        Call::RemoveContainer,
+        client.runtime.remove_container(remove),
+    )
+    .await;
     let stop = cri::StopPodSandboxRequest {
         pod_sandbox_id: pod.clone(),
     };
-    timed(Some(&mut *latencies), Call::StopPodSandbox, client.runtime.stop_pod_sandbox(stop)).await;
+    timed(
+        Some(&mut *latencies),
+        Call::StopPodSandbox,
+        client.runtime.stop_pod_sandbox(stop),
+    )
+    .await;
     let remove = cri::RemovePodSandboxRequest { pod_sandbox_id: pod };
-    timed(Some(&mut *latencies), Call::RemovePodSandbox, client.runtime.remove_pod_sandbox(remove)).await;
+    timed(
+        Some(&mut *latencies),
+        Call::RemovePodSandbox,
+        client.runtime.remove_pod_sandbox(remove),
+    )
+    .await;
     latencies.lifecycles.push(micros_since(begin));
 }
 
@@ -421,7 +461,10 @@ impl Level {
     /// CPU use of the daemon and of the clients, in cores.
     fn cores_used(&self) -> (f64, f64) {
         let wall = self.elapsed.as_secs_f64();
-        (self.daemon_cpu.as_secs_f64() / wall, self.client_cpu.as_secs_f64() / wall)
+        (
+            self.daemon_cpu.as_secs_f64() / wall,
+            self.client_cpu.as_secs_f64() / wall,
+        )
     }
 }
 
@@ -571,14 +614,18 @@ async fn memory(milestones: &[usize]) -> Vec<Milestone> {
 }
 
 fn memory_table(readings: &[Milestone]) -> String {
-    let mut out = String::from("| live pods (1 container each) | VmRSS MiB | VmHWM MiB | KiB/pod over idle | fill time s |\n");
+    let mut out =
+        String::from("| live pods (1 container each) | VmRSS MiB | VmHWM MiB | KiB/pod over idle | fill time s |\n");
     out.push_str("|---:|---:|---:|---:|---:|\n");
     let idle = readings.first().map(|m| m.memory.rss).unwrap_or(0);
     for m in readings {
         let per_pod = if m.pods == 0 {
             "—".to_string()
         } else {
-            format!("{:.1}", m.memory.rss.saturating_sub(idle) as f64 / 1024.0 / m.pods as f64)
+            format!(
+                "{:.1}",
+                m.memory.rss.saturating_sub(idle) as f64 / 1024.0 / m.pods as f64
+            )
         };
         out.push_str(&format!(
             "| {} | {:.1} | {:.1} | {} | {:.2} |\n",
@@ -598,7 +645,10 @@ fn memory_table(readings: &[Milestone]) -> String {
 
 /// Today's date (UTC) as `YYYY-MM-DD`, from the days-since-epoch count.
 fn today() -> String {
-    let days = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() / 86_400).unwrap_or(0) as i64;
+    let days = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() / 86_400)
+        .unwrap_or(0) as i64;
     // Shift the epoch to 0000-03-01 so that leap days end each 400-year era's years.
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
@@ -607,7 +657,11 @@ fn today() -> String {
     let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
     let month_index = (5 * day_of_year + 2) / 153; // 0 = March
     let day = day_of_year - (153 * month_index + 2) / 5 + 1;
-    let month = if month_index < 10 { month_index + 3 } else { month_index - 9 };
+    let month = if month_index < 10 {
+        month_index + 3
+    } else {
+        month_index - 9
+    };
     let year = year_of_era + era * 400 + i64::from(month <= 2);
     format!("{year:04}-{month:02}-{day:02}")
 }
@@ -673,6 +727,8 @@ async fn main() {
             slowest_p99
         ));
     }
-    summary.push_str(&format!("\nDaemon memory with live pods ({MEMORY_CLIENTS} clients filling):\n\n{memory}"));
+    summary.push_str(&format!(
+        "\nDaemon memory with live pods ({MEMORY_CLIENTS} clients filling):\n\n{memory}"
+    ));
     println!("{summary}");
 }

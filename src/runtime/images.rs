@@ -7,6 +7,22 @@ use crate::backend::image::RegistryAuth;
 use crate::model::ImageRecord;
 use std::sync::Arc;
 
+/// kubelet's error vocabulary for pulls: it maps a message starting with `RegistryUnavailable`
+/// to that reason, and shows the message of a gRPC Unknown verbatim (cri-api errors.go).
+const REGISTRY_UNAVAILABLE: &str = "RegistryUnavailable";
+
+/// A pull failure as kubelet expects it: an unreachable registry is an Unknown error whose
+/// message starts with `RegistryUnavailable`; others keep their kind.
+fn pull_error(reference: &str, error: crate::backend::image::ImageError) -> Error {
+    use crate::error::{Classify, ErrorKind};
+    // The store's messages already name the reference.
+    debug_assert!(!reference.is_empty());
+    match error.kind() {
+        ErrorKind::Unavailable => Error::new(ErrorKind::Unknown, format!("{REGISTRY_UNAVAILABLE}: {error}")),
+        kind => Error::new(kind, error.to_string()),
+    }
+}
+
 impl Runtime {
     /// PullImage: fetches `reference` and indexes it under its tag and digest. Returns the
     /// image id.
@@ -17,7 +33,7 @@ impl Runtime {
             .images
             .pull(&name.to_string(), auth)
             .await
-            .map_err(|e| Error::backend(format!("pulling image {reference}"), e))?;
+            .map_err(|e| pull_error(reference, e))?;
         let now = self.backends.clock.now();
         let mut state = self.state.lock();
         let changed = state.images.insert_pulled(&name, &pulled, now);

@@ -2,6 +2,26 @@
 //!
 //! The core keeps the image index (names, ids, records); a store only fetches and holds
 //! content, so both backends share the CRI's naming semantics.
+//!
+//! The Linux store is [`RegistryImageStore`] (`registry`): `remote` talks to one registry
+//! endpoint, `registries_conf` decides which endpoints, `auth` which credentials, `manifest`
+//! parses what comes back, `download` fetches verified blobs into `content` (the on-disk
+//! store), `unpack` turns layer tars into directories, `progress` logs a pull as it goes.
+
+mod auth;
+mod content;
+mod download;
+pub mod failure;
+mod manifest;
+mod progress;
+pub mod registries_conf;
+pub mod registry;
+mod remote;
+mod unpack;
+mod xattr;
+
+pub use manifest::Platform;
+pub use registry::{RegistryImageStore, RegistryOptions};
 
 use crate::error::{Classify, ErrorKind};
 use crate::model::PulledImage;

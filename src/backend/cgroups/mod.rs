@@ -1,8 +1,17 @@
 //! cgroups: pod confinement and resource usage.
+//!
+//! [`CgroupFs`] is the Linux implementation (cgroupfs on v1, hybrid and v2 layouts).
 
 use crate::error::{Classify, ErrorKind};
 use crate::model::Timestamp;
 use async_trait::async_trait;
+
+mod cgroupfs;
+mod layout;
+mod stats;
+
+pub use cgroupfs::{CgroupFs, DEFAULT_PARENT};
+pub use layout::{CgroupMode, Hierarchy, Layout};
 
 /// How cgroups are managed on the node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

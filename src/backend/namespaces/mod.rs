@@ -1,9 +1,20 @@
 //! The namespaces and files a pod's containers share, kept alive without a pause container.
+//!
+//! [`PinnedNamespaces`] is the Linux implementation (the role of CRI-O's `pinns`).
 
 use super::oci::PodHandle;
 use crate::error::{Classify, ErrorKind};
 use crate::model::SandboxConfig;
 use async_trait::async_trait;
+
+mod files;
+mod loopback;
+mod mounts;
+mod pid_init;
+mod pinned;
+mod sysctl;
+
+pub use pinned::PinnedNamespaces;
 
 /// Failures of pod namespace handling.
 #[derive(Debug, thiserror::Error)]

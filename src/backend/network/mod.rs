@@ -1,9 +1,15 @@
 //! Pod networking: addresses, routes and published ports of a pod.
+//!
+//! [`Cni`] is the Linux implementation: CNI 1.0 plugins run from conflists.
 
 use crate::error::{Classify, ErrorKind};
 use crate::model::SandboxConfig;
 use async_trait::async_trait;
 use std::path::PathBuf;
+
+mod cni;
+
+pub use cni::{Cni, CniOptions, IPS_ANNOTATION, POD_CIDR_PLACEHOLDER, default_plugin_dirs};
 
 /// What the network needs to know about a pod.
 #[derive(Debug, Clone)]

@@ -7,14 +7,16 @@ use async_trait::async_trait;
 use crius::backend::PodNamespaces;
 use crius::backend::namespaces::NamespaceError;
 use crius::backend::oci::PodHandle;
-use crius::model::{NamespaceMode, SandboxConfig};
+use crius::model::{DnsConfig, NamespaceMode, SandboxConfig};
+use std::sync::Arc;
 use parking_lot::Mutex;
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 
 /// Fake namespace pinning.
 pub struct FakeNamespaces {
-    pods: Mutex<HashMap<String, BTreeMap<String, Vec<u8>>>>,
+    /// The configuration of each pod, from which its files are rendered when read.
+    pods: Mutex<HashMap<String, Arc<PodFiles>>>,
     faults: FaultPoint,
 }
 
@@ -29,7 +31,8 @@ impl FakeNamespaces {
 
     /// A file the pod provides to its containers (`/etc/hostname`, `/etc/hosts`, `/etc/resolv.conf`).
     pub fn file(&self, sandbox_id: &str, path: &str) -> Option<Vec<u8>> {
-        self.pods.lock().get(sandbox_id)?.get(path).cloned()
+        let pod = self.pods.lock().get(sandbox_id)?.clone();
+        pod_files(&pod).remove(path)
     }
 
     /// How many pods hold namespaces.
@@ -38,12 +41,28 @@ impl FakeNamespaces {
     }
 }
 
-fn pod_files(config: &SandboxConfig) -> BTreeMap<String, Vec<u8>> {
-    let hostname = if config.hostname.is_empty() {
-        config.metadata.name.clone()
-    } else {
-        config.hostname.clone()
-    };
+/// What a pod's files are made from.
+struct PodFiles {
+    hostname: String,
+    dns: Option<DnsConfig>,
+}
+
+impl PodFiles {
+    fn of(config: &SandboxConfig) -> PodFiles {
+        let hostname = if config.hostname.is_empty() {
+            config.metadata.name.clone()
+        } else {
+            config.hostname.clone()
+        };
+        PodFiles {
+            hostname,
+            dns: config.dns.clone(),
+        }
+    }
+}
+
+fn pod_files(config: &PodFiles) -> BTreeMap<String, Vec<u8>> {
+    let hostname = &config.hostname;
     let mut resolv = String::new();
     if let Some(dns) = &config.dns {
         for server in &dns.servers {
@@ -93,7 +112,7 @@ impl PodNamespaces for FakeNamespaces {
             pidns: (options.pid == NamespaceMode::Pod).then(|| PathBuf::from(format!("/run/crius-sim/ns/{sandbox_id}/pid"))),
             files: Vec::new(),
         };
-        self.pods.lock().insert(sandbox_id.to_string(), pod_files(config));
+        self.pods.lock().insert(sandbox_id.to_string(), Arc::new(PodFiles::of(config)));
         Ok(handle)
     }
 

@@ -48,8 +48,8 @@ pub struct ImageRecord {
     pub repo_digests: Vec<String>,
     /// Size in bytes.
     pub size: u64,
-    /// Runtime configuration.
-    pub config: ImageConfig,
+    /// Runtime configuration, shared with the containers created from the image.
+    pub config: std::sync::Arc<ImageConfig>,
     /// Pinned images are never garbage-collected by kubelet.
     pub pinned: bool,
     /// When the image was first pulled.

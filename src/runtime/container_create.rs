@@ -74,7 +74,7 @@ impl Runtime {
                         .members
                         .entry(sandbox.id.clone())
                         .or_default()
-                        .insert(id.clone());
+                        .push(id.clone());
                     state.containers.insert(id.clone(), container.clone());
                 })
             }

@@ -104,7 +104,7 @@ impl Runtime {
             self.persist(|s| s.delete_container(&container.id))?;
             state.containers.remove(&container.id);
             if let Some(members) = state.members.get_mut(&container.sandbox_id) {
-                members.remove(&container.id);
+                members.retain(|member| member != &container.id);
             }
             let pod = state
                 .sandboxes

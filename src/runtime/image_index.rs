@@ -89,7 +89,7 @@ impl ImageIndex {
             repo_tags: Vec::new(),
             repo_digests: Vec::new(),
             size: pulled.size,
-            config: pulled.config.clone(),
+            config: std::sync::Arc::new(pulled.config.clone()),
             pinned: false,
             pulled_at: now,
         });

@@ -125,7 +125,7 @@ impl Runtime {
             id: record.id.clone(),
             name: display_name,
             reference: record.repo_digests.first().cloned().unwrap_or_else(|| record.id.clone()),
-            config: Arc::new(record.config.clone()),
+            config: record.config.clone(),
         })
     }
 }

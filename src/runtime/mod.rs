@@ -40,7 +40,7 @@ use crate::store::Store;
 use id_index::IdIndex;
 use image_index::ImageIndex;
 use parking_lot::Mutex;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use tokio::sync::broadcast;
 
 /// Settings of the core that do not belong to any backend.
@@ -66,8 +66,8 @@ impl Default for RuntimeSettings {
 struct State {
     sandboxes: IdIndex<Sandbox>,
     containers: IdIndex<Container>,
-    /// Container ids of each sandbox.
-    members: HashMap<String, BTreeSet<String>>,
+    /// Container ids of each sandbox (a pod has few: a vector is leaner than a set).
+    members: HashMap<String, Vec<String>>,
     /// Reserved sandbox names (`name_namespace_uid_attempt`) → sandbox id.
     sandbox_names: HashMap<String, String>,
     /// Reserved container names → container id.

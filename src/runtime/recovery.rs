@@ -39,7 +39,7 @@ impl Runtime {
                     .members
                     .entry(container.sandbox_id.clone())
                     .or_default()
-                    .insert(container.id.clone());
+                    .push(container.id.clone());
                 state.containers.insert(container.id.clone(), container);
             }
         }

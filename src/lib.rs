@@ -19,8 +19,11 @@
 pub mod backend;
 pub mod config;
 pub mod cri_log;
+pub mod daemon;
 pub mod error;
 pub mod model;
+pub mod monitor;
 pub mod runtime;
 pub mod server;
 pub mod store;
+pub mod streaming;

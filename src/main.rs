@@ -25,8 +25,8 @@ struct Cli {
 enum Command {
     /// Print the effective configuration.
     Config,
-    /// Serve the CRI with the Linux backends.
-    Serve,
+    /// Serve the CRI with the Linux backends (needs root).
+    Serve(ServeArgs),
     /// Record CRI traffic: a transparent proxy from --listen to --upstream that writes a trace.
     Record {
         /// Unix socket to serve the proxy on (point kubelet or crictl here).
@@ -56,6 +56,17 @@ enum Command {
         #[arg(long, default_value_t = 30)]
         timeout: u64,
     },
+}
+
+/// Overrides of the configuration for `crius serve`.
+#[derive(clap::Args, Debug)]
+struct ServeArgs {
+    /// Unix socket to serve the CRI on (overrides `[server] socket`).
+    #[arg(long, env = "CRIUS_SOCKET")]
+    socket: Option<PathBuf>,
+    /// Log filter (tracing's EnvFilter syntax).
+    #[arg(long, env = "CRIUS_LOG", default_value = "info")]
+    log: String,
 }
 
 fn main() -> ExitCode {
@@ -90,12 +101,37 @@ fn daemon(config: &std::path::Path, command: Command) -> ExitCode {
             print!("{}", config.to_toml());
             ExitCode::SUCCESS
         }
-        _ => {
-            eprintln!(
-                "crius: the Linux backends (registry pulls, overlayfs, runc, CNI, cgroups) are not \
-                 built yet, so `crius serve` cannot run containers; `crius-sim serve` serves the \
-                 same CRI over the simulated node"
-            );
+        Command::Serve(args) => serve(config, args),
+        _ => unreachable!("record and replay need no configuration"),
+    }
+}
+
+fn serve(mut config: Config, args: ServeArgs) -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(&args.log))
+        .with_writer(std::io::stderr)
+        .init();
+    if let Some(socket) = args.socket {
+        config.server.socket = socket;
+        if let Err(e) = config.validate() {
+            eprintln!("crius: --socket: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("crius: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(crius::daemon::serve(
+        &config,
+        crius::server::shutdown_signal(),
+    )) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("crius: {message}");
             ExitCode::FAILURE
         }
     }

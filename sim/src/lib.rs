@@ -22,3 +22,4 @@ pub mod rootfs;
 pub mod runtime;
 pub mod shell;
 pub mod signal;
+pub mod streams;

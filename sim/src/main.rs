@@ -4,6 +4,7 @@ use clap::{Parser, Subcommand};
 use crius::runtime::{Runtime, RuntimeSettings};
 use crius::server::{CriServer, Identity};
 use crius::store::Store;
+use crius::streaming::StreamingServer;
 use crius_sim::catalogue::Catalogue;
 use crius_sim::faults::{FaultInjector, FaultPlan};
 use crius_sim::network::Subnet;
@@ -50,6 +51,9 @@ struct ServeArgs {
     /// Subnet pod addresses come from.
     #[arg(long, env = "CRIUS_SIM_SUBNET", default_value = DEFAULT_SUBNET)]
     subnet: String,
+    /// Address of the exec/attach/port-forward streaming server (port 0: any free port).
+    #[arg(long, env = "CRIUS_SIM_STREAMING_ADDRESS", default_value = crius::streaming::DEFAULT_ADDRESS)]
+    streaming_address: std::net::SocketAddr,
     /// Log filter (tracing's EnvFilter syntax).
     #[arg(long, env = "CRIUS_LOG", default_value = "info")]
     log: String,
@@ -124,7 +128,12 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     .to_string();
     let mut handlers_with_default = vec![String::new()];
     handlers_with_default.extend(handlers);
-    let server = CriServer::new(core, Identity::crius(handlers_with_default, info));
+    let streaming = StreamingServer::bind(core.clone(), args.streaming_address)
+        .await
+        .map_err(|e| format!("--streaming-address {}: {e}", args.streaming_address))?;
+    let streams = streaming.clone();
+    let _streaming = tokio::spawn(async move { streams.serve(std::future::pending()).await });
+    let server = CriServer::new(core, Identity::crius(handlers_with_default, info)).with_streaming(streaming);
     server
         .serve(&args.socket, crius::server::shutdown_signal())
         .await

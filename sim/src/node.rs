@@ -11,6 +11,7 @@ use crate::namespaces::FakeNamespaces;
 use crate::network::{FakeNetwork, Subnet};
 use crate::rootfs::FakeRootfs;
 use crate::runtime::FakeRuntime;
+use crate::streams::FakeStreams;
 use crius::backend::{Backends, Clock};
 use crius::model::Timestamp;
 use std::sync::Arc;
@@ -64,6 +65,8 @@ pub struct SimNode {
     pub cgroups: Arc<FakeCgroups>,
     /// The fake pod namespaces.
     pub namespaces: Arc<FakeNamespaces>,
+    /// The fake exec, attach and port-forward.
+    pub streams: Arc<FakeStreams>,
     /// The fault injector.
     pub faults: Arc<FaultInjector>,
     ids: Arc<SeededIds>,
@@ -84,7 +87,8 @@ impl SimNode {
         SimNode {
             rootfs: Arc::new(FakeRootfs::new(images.clone())),
             network: Arc::new(FakeNetwork::new(options.subnet, faults)),
-            cgroups: Arc::new(FakeCgroups::new(dyn_clock, runtime.clone())),
+            cgroups: Arc::new(FakeCgroups::new(dyn_clock.clone(), runtime.clone())),
+            streams: Arc::new(FakeStreams::new(dyn_clock, runtime.clone())),
             clock,
             runtime,
             images,
@@ -105,6 +109,7 @@ impl SimNode {
             namespaces: self.namespaces.clone(),
             clock: self.clock.clone(),
             ids: self.ids.clone(),
+            streams: self.streams.clone(),
         }
     }
 

@@ -108,6 +108,16 @@ pub struct FakeRuntime {
     namespaces: Arc<FakeNamespaces>,
     inner: Mutex<Inner>,
     exits: broadcast::Sender<ExitNotice>,
+    outputs: broadcast::Sender<ContainerOutput>,
+}
+
+/// A chunk a container's main process wrote, as announced to attached clients.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerOutput {
+    /// Container id.
+    pub id: String,
+    /// What it wrote, and on which stream.
+    pub output: Output,
 }
 
 /// What [`FakeRuntime::usage`] tells the fake cgroups about a container.
@@ -125,6 +135,7 @@ impl FakeRuntime {
     /// A runtime on `clock`, reading files through the fake images and namespaces.
     pub fn new(clock: Arc<dyn Clock>, faults: FaultPoint, images: Arc<FakeImages>, namespaces: Arc<FakeNamespaces>) -> FakeRuntime {
         let (exits, _) = broadcast::channel(4096);
+        let (outputs, _) = broadcast::channel(4096);
         FakeRuntime {
             clock,
             faults,
@@ -135,7 +146,36 @@ impl FakeRuntime {
                 ..Default::default()
             }),
             exits,
+            outputs,
         }
+    }
+
+    /// Output of every container's main process from now on (what attach shows), written
+    /// before the exit notice of the write that ended it.
+    pub fn subscribe_outputs(&self) -> broadcast::Receiver<ContainerOutput> {
+        self.outputs.subscribe()
+    }
+
+    /// Runs `f` over the files of running container `id`, as a process started in it (an
+    /// exec) sees them.
+    pub fn with_files<R>(&self, id: &str, f: impl FnOnce(&dyn FileSource) -> R) -> Result<R, OciError> {
+        let inner = self.inner.lock();
+        let container = inner.containers.get(id).ok_or_else(|| Self::not_found(id))?;
+        if !matches!(container.status, Status::Running(_)) {
+            return Err(OciError::WrongState {
+                id: id.to_string(),
+                operation: "exec",
+                state: "not running".to_string(),
+            });
+        }
+        let files = ContainerFiles {
+            mounts: &container.mounts,
+            sandbox_id: &container.sandbox_id,
+            image_id: &container.image_id,
+            images: &self.images,
+            namespaces: &self.namespaces,
+        };
+        Ok(f(&files))
     }
 
     /// Runs every process whose next step is due now.
@@ -224,6 +264,11 @@ impl FakeRuntime {
         let started = running.started;
         let planned = running.fault;
         write_log(container.log_path.as_ref(), started, &outputs);
+        if self.outputs.receiver_count() > 0 {
+            for output in outputs {
+                let _ = self.outputs.send(ContainerOutput { id: id.to_string(), output });
+            }
+        }
         let exit = match (state, fault_due) {
             (RunState::Exited { code, at }, _) => Some(ExitStatus {
                 exit_code: code,

@@ -12,6 +12,7 @@ pub mod namespaces;
 pub mod network;
 pub mod oci;
 pub mod rootfs;
+pub mod streams;
 #[cfg(feature = "suite")]
 pub mod suite;
 
@@ -25,6 +26,7 @@ pub use namespaces::PodNamespaces;
 pub use network::PodNetwork;
 pub use oci::OciRuntime;
 pub use rootfs::RootfsStore;
+pub use streams::ContainerStreams;
 
 /// Every backend the core drives, as trait objects so any one can be swapped for a fake.
 #[derive(Clone)]
@@ -45,4 +47,6 @@ pub struct Backends {
     pub clock: Arc<dyn Clock>,
     /// Mints object ids.
     pub ids: Arc<dyn IdSource>,
+    /// Opens exec, attach and port-forward streams.
+    pub streams: Arc<dyn ContainerStreams>,
 }

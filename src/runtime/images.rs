@@ -5,7 +5,6 @@ use super::image_name::ImageName;
 use super::{ContainerImage, Error, Result, Runtime};
 use crate::backend::image::RegistryAuth;
 use crate::model::ImageRecord;
-use std::sync::Arc;
 
 /// kubelet's error vocabulary for pulls: it maps a message starting with `RegistryUnavailable`
 /// to that reason, and shows the message of a gRPC Unknown verbatim (cri-api errors.go).

@@ -26,6 +26,7 @@ mod sandbox_lifecycle;
 mod sandbox_query;
 mod stats;
 mod status;
+mod streams;
 
 pub use container::{Container, ContainerImage, ContainerState};
 pub use error::{Error, Result};
@@ -34,6 +35,7 @@ pub use filter::{ContainerFilter, SandboxFilter};
 pub use sandbox::{Sandbox, SandboxState};
 pub use stats::{ContainerStats, PodStats};
 pub use status::{ImageFsInfo, RuntimeStatus};
+pub use streams::{AttachRequest, ExecRequest, PortForwardRequest, StreamRequest};
 
 use crate::backend::Backends;
 use crate::store::Store;

@@ -56,6 +56,7 @@ impl Identity {
 pub struct CriServer {
     runtime: Arc<Runtime>,
     identity: Arc<Identity>,
+    streaming: Option<crate::streaming::StreamingServer>,
 }
 
 impl CriServer {
@@ -64,7 +65,15 @@ impl CriServer {
         CriServer {
             runtime,
             identity: Arc::new(identity),
+            streaming: None,
         }
+    }
+
+    /// Answers Exec, Attach and PortForward with URLs of `streaming` (without one they are
+    /// Unimplemented).
+    pub fn with_streaming(mut self, streaming: crate::streaming::StreamingServer) -> CriServer {
+        self.streaming = Some(streaming);
+        self
     }
 
     /// Serves both services on the unix socket at `path` until `shutdown` completes, then

@@ -4,6 +4,7 @@ use super::status::{to_status, unimplemented};
 use super::{reply, request, CriServer};
 use crate::backend::cgroups::CgroupDriver;
 use crate::backend::network::NetworkReadiness;
+use crate::runtime::{AttachRequest, ExecRequest, StreamRequest};
 use crius_proto::cri;
 use crius_proto::cri::runtime_service_server::RuntimeService;
 use futures::Stream;
@@ -28,6 +29,15 @@ fn batches<T: Send + 'static, M: Send + 'static>(
         chunks.push(items.by_ref().take(STREAM_BATCH).collect::<Vec<_>>());
     }
     Box::pin(tokio_stream::iter(chunks.into_iter().map(move |chunk| Ok(wrap(chunk)))))
+}
+
+impl CriServer {
+    /// The streaming server, or Unimplemented naming `method` when none is configured.
+    fn streaming(&self, method: &str) -> Result<&crate::streaming::StreamingServer, Status> {
+        self.streaming
+            .as_ref()
+            .ok_or_else(|| unimplemented(method, "this server was started without a streaming server"))
+    }
 }
 
 #[tonic::async_trait]
@@ -217,16 +227,49 @@ impl RuntimeService for CriServer {
         }))
     }
 
-    async fn exec(&self, _request: Request<cri::ExecRequest>) -> Reply<cri::ExecResponse> {
-        Err(unimplemented("Exec", "the streaming server (exec, attach, port-forward) is not built yet; ExecSync works"))
+    async fn exec(&self, request: Request<cri::ExecRequest>) -> Reply<cri::ExecResponse> {
+        let request = request.into_inner();
+        request::id(&request.container_id, "container_id").map_err(to_status)?;
+        let streaming = self.streaming("Exec")?;
+        let exec = ExecRequest {
+            container_id: request.container_id,
+            cmd: request.cmd,
+            tty: request.tty,
+            stdin: request.stdin,
+            stdout: request.stdout,
+            stderr: request.stderr,
+        };
+        let exec = self.runtime.prepare_exec(exec).await.map_err(to_status)?;
+        let url = streaming.url(StreamRequest::Exec(exec)).map_err(to_status)?;
+        Ok(Response::new(cri::ExecResponse { url }))
     }
 
-    async fn attach(&self, _request: Request<cri::AttachRequest>) -> Reply<cri::AttachResponse> {
-        Err(unimplemented("Attach", "the streaming server (exec, attach, port-forward) is not built yet"))
+    async fn attach(&self, request: Request<cri::AttachRequest>) -> Reply<cri::AttachResponse> {
+        let request = request.into_inner();
+        request::id(&request.container_id, "container_id").map_err(to_status)?;
+        let streaming = self.streaming("Attach")?;
+        let attach = AttachRequest {
+            container_id: request.container_id,
+            tty: request.tty,
+            stdin: request.stdin,
+            stdout: request.stdout,
+            stderr: request.stderr,
+        };
+        let attach = self.runtime.prepare_attach(attach).await.map_err(to_status)?;
+        let url = streaming.url(StreamRequest::Attach(attach)).map_err(to_status)?;
+        Ok(Response::new(cri::AttachResponse { url }))
     }
 
-    async fn port_forward(&self, _request: Request<cri::PortForwardRequest>) -> Reply<cri::PortForwardResponse> {
-        Err(unimplemented("PortForward", "the streaming server (exec, attach, port-forward) is not built yet"))
+    async fn port_forward(&self, request: Request<cri::PortForwardRequest>) -> Reply<cri::PortForwardResponse> {
+        let request = request.into_inner();
+        request::id(&request.pod_sandbox_id, "pod_sandbox_id").map_err(to_status)?;
+        let streaming = self.streaming("PortForward")?;
+        let forward = self
+            .runtime
+            .prepare_port_forward(&request.pod_sandbox_id, &request.port)
+            .map_err(to_status)?;
+        let url = streaming.url(StreamRequest::PortForward(forward)).map_err(to_status)?;
+        Ok(Response::new(cri::PortForwardResponse { url }))
     }
 
     async fn container_stats(&self, request: Request<cri::ContainerStatsRequest>) -> Reply<cri::ContainerStatsResponse> {

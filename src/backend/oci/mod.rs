@@ -1,4 +1,13 @@
 //! The OCI runtime: creates, starts, stops and inspects container processes.
+//!
+//! [`Runc`] is the Linux implementation: an OCI runtime binary (runc; crun as a named handler)
+//! driven by its command line, one `crius-monitor` process per container ([`crate::monitor`]),
+//! and specs built by [`spec`].
+
+mod runc;
+pub mod spec;
+
+pub use runc::{Runc, RuncConfig};
 
 use crate::error::{Classify, ErrorKind};
 use crate::model::{ContainerConfig, ImageConfig, LinuxResources, Timestamp};
@@ -154,7 +163,8 @@ pub trait OciRuntime: Send + Sync {
     async fn start(&self, id: &str) -> Result<(), OciError>;
     /// Stops a running container: `signal` first, SIGKILL once `timeout` has passed.
     /// Returns once the process has ended.
-    async fn stop(&self, id: &str, signal: &str, timeout: Duration) -> Result<ExitStatus, OciError>;
+    async fn stop(&self, id: &str, signal: &str, timeout: Duration)
+    -> Result<ExitStatus, OciError>;
     /// The container's current process state.
     async fn state(&self, id: &str) -> Result<ProcessState, OciError>;
     /// Removes a created or exited container from the runtime.

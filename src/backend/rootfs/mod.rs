@@ -1,4 +1,15 @@
 //! Container root filesystems: an image's layers plus a writable layer per container.
+//!
+//! [`Overlay`] is the Linux implementation (`overlay`): overlayfs mounts of the image store's
+//! unpacked layers; `mount` mounts and unmounts them whatever the number of layers, `fs_api`
+//! wraps the new mount API, `usage` measures writable layers.
+
+mod fs_api;
+mod mount;
+mod overlay;
+mod usage;
+
+pub use overlay::{LayerSource, Overlay};
 
 use super::image::FsUsage;
 use crate::error::{Classify, ErrorKind};

@@ -35,8 +35,24 @@ pub fn normalise(value: &Value, symbols: &Symbols) -> Value {
     walk(value, None, &names)
 }
 
+/// A streaming URL with its address and single-use token replaced, keeping its kind:
+/// `http://127.0.0.1:40123/exec/3f…` becomes `http://<streaming-server>/exec/<token>`.
+fn streaming_url(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let (_, path) = rest.split_once('/')?;
+    let (kind, _) = path.split_once('/')?;
+    Some(format!("{scheme}://<streaming-server>/{kind}/<token>"))
+}
+
 fn walk(value: &Value, key: Option<&str>, names: &[(&str, &str)]) -> Value {
     match (key, value) {
+        // A URL the recorder bound to a symbol stays a symbol; an unbound one (snapshots of
+        // replies) keeps only its kind.
+        (Some("url"), Value::String(url))
+            if streaming_url(url).is_some() && !names.iter().any(|(_, bound)| bound == url) =>
+        {
+            Value::String(streaming_url(url).unwrap_or_default())
+        }
         (Some(k), v) if (is_timestamp(k) || BY_TYPE.contains(&k)) && is_integer(v) => {
             json!({"$type": "int"})
         }

@@ -168,8 +168,10 @@ async fn kubelet_like_traffic(channel: tonic::transport::Channel, log_dir: Strin
     rt.remove_pod_sandbox(cri::RemovePodSandboxRequest { pod_sandbox_id: sb })
         .await
         .unwrap();
-    let exec = rt.exec(cri::ExecRequest::default()).await;
-    assert_eq!(exec.unwrap_err().code(), tonic::Code::Unimplemented);
+    let checkpoint = rt
+        .checkpoint_container(cri::CheckpointContainerRequest::default())
+        .await;
+    assert_eq!(checkpoint.unwrap_err().code(), tonic::Code::Unimplemented);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -21,7 +21,8 @@ use crius::backend::Clock;
 use crius::backend::OciRuntime;
 use crius::backend::oci::{ExitNotice, OciError};
 use crius::backend::streams::{
-    AttachSession, ContainerStreams, ExecSession, ForwardTarget, PortStream, StreamOptions, StreamsError, TerminalSize,
+    AttachSession, ContainerStreams, ExecSession, ForwardTarget, PortStream, StreamOptions,
+    StreamsError, TerminalSize,
 };
 use crius::error::ErrorKind;
 use parking_lot::Mutex;
@@ -89,7 +90,11 @@ fn drain(mut reader: impl AsyncRead + Unpin + Send + 'static) {
 }
 
 /// Resolves when container `id` exits (or never, if the notices stop).
-async fn container_exit(exits: &mut broadcast::Receiver<ExitNotice>, runtime: &FakeRuntime, id: &str) {
+async fn container_exit(
+    exits: &mut broadcast::Receiver<ExitNotice>,
+    runtime: &FakeRuntime,
+    id: &str,
+) {
     loop {
         match exits.recv().await {
             Ok(notice) if notice.id == id => return,
@@ -134,7 +139,11 @@ struct ExecJob {
 
 impl ExecJob {
     async fn run(mut self, mut exit: oneshot::Sender<i32>) {
-        let code = if reads_stdin(&self.cmd) { self.cat(&mut exit).await } else { self.shell(&mut exit).await };
+        let code = if reads_stdin(&self.cmd) {
+            self.cat(&mut exit).await
+        } else {
+            self.shell(&mut exit).await
+        };
         drop(self.pipes);
         if let Some(code) = code {
             let _ = exit.send(code);
@@ -143,7 +152,9 @@ impl ExecJob {
 
     /// `cat` of standard input.
     async fn cat(&mut self, exit: &mut oneshot::Sender<i32>) -> Option<i32> {
-        let Some(mut stdin) = self.stdin.take() else { return Some(0) };
+        let Some(mut stdin) = self.stdin.take() else {
+            return Some(0);
+        };
         let copy = tokio::io::copy(&mut stdin, &mut self.pipes.stdout);
         tokio::select! {
             copied = copy => Some(if copied.is_ok() { 0 } else { 1 }),
@@ -160,13 +171,16 @@ impl ExecJob {
         let mut process = Program::parse(&self.cmd, false).start();
         let started = self.clock.now();
         loop {
-            let elapsed = Duration::from_nanos(u64::try_from(self.clock.now() - started).unwrap_or(0));
+            let elapsed =
+                Duration::from_nanos(u64::try_from(self.clock.now() - started).unwrap_or(0));
             let ran = self.runtime.with_files(&self.id, |files| {
                 let mut outputs = Vec::new();
                 let state = process.run_until(elapsed, files, &mut |out: Output| outputs.push(out));
                 (state, outputs)
             });
-            let Ok((state, outputs)) = ran else { return Some(KILLED) };
+            let Ok((state, outputs)) = ran else {
+                return Some(KILLED);
+            };
             for out in &outputs {
                 if self.pipes.write(out).await.is_err() {
                     return None;
@@ -195,7 +209,9 @@ impl ExecJob {
 
 /// Whether `cmd` is `cat` reading its standard input.
 fn reads_stdin(cmd: &[String]) -> bool {
-    let Some((name, args)) = cmd.split_first() else { return false };
+    let Some((name, args)) = cmd.split_first() else {
+        return false;
+    };
     name.rsplit('/').next() == Some("cat") && args.iter().all(|a| a == "-")
 }
 
@@ -210,7 +226,12 @@ fn output_pipes(tty: bool) -> (Pipes, DuplexStream, DuplexStream) {
 
 #[async_trait]
 impl ContainerStreams for FakeStreams {
-    async fn exec(&self, container_id: &str, cmd: &[String], options: StreamOptions) -> Result<ExecSession, StreamsError> {
+    async fn exec(
+        &self,
+        container_id: &str,
+        cmd: &[String],
+        options: StreamOptions,
+    ) -> Result<ExecSession, StreamsError> {
         let exits = self.runtime.exits();
         self.check_running(container_id)?;
         if cmd.is_empty() {
@@ -254,7 +275,11 @@ impl ContainerStreams for FakeStreams {
         })
     }
 
-    async fn attach(&self, container_id: &str, options: StreamOptions) -> Result<AttachSession, StreamsError> {
+    async fn attach(
+        &self,
+        container_id: &str,
+        options: StreamOptions,
+    ) -> Result<AttachSession, StreamsError> {
         let mut outputs = self.runtime.subscribe_outputs();
         let mut exits = self.runtime.exits();
         self.check_running(container_id)?;
@@ -296,7 +321,11 @@ impl ContainerStreams for FakeStreams {
         })
     }
 
-    async fn port_forward(&self, target: &ForwardTarget, port: u16) -> Result<Box<dyn PortStream>, StreamsError> {
+    async fn port_forward(
+        &self,
+        target: &ForwardTarget,
+        port: u16,
+    ) -> Result<Box<dyn PortStream>, StreamsError> {
         if !target.declared_ports.is_empty() && !target.declared_ports.contains(&port) {
             return Err(StreamsError::PortUnavailable {
                 sandbox_id: target.sandbox_id.clone(),

@@ -33,7 +33,9 @@ struct Command {
 }
 
 async fn connect_command(url: &str, protocols: &[&str], stdin: bool, tty: bool) -> Command {
-    let mut client = SpdyClient::connect(url, protocols).await.expect("upgrade accepted");
+    let mut client = SpdyClient::connect(url, protocols)
+        .await
+        .expect("upgrade accepted");
     let error = client.open(&[("streamtype", "error")]);
     let stdin = stdin.then(|| client.open(&[("streamtype", "stdin")]));
     let stdout = client.open(&[("streamtype", "stdout")]);
@@ -68,7 +70,10 @@ async fn exec_echo_returns_output_and_success_status() {
     let mut t = StreamNode::start().await;
     let (_, ctr) = t.running("web", &["sleep", "infinity"], &[]).await;
     let url = t.exec_url(&ctr, &["echo", "hi"], false, false).await;
-    assert!(url.starts_with(&format!("http://{}/exec/", t.streaming.address())), "{url}");
+    assert!(
+        url.starts_with(&format!("http://{}/exec/", t.streaming.address())),
+        "{url}"
+    );
     let mut exec = connect_command(&url, &[V4, "v3.channel.k8s.io"], false, false).await;
     assert_eq!(exec.client.protocol.as_deref(), Some(V4));
     let (stdout, stderr, status) = within("exec", exec.outcome()).await;
@@ -82,7 +87,9 @@ async fn exec_echo_returns_output_and_success_status() {
 async fn exec_exit_code_comes_back_as_a_failure_status() {
     let mut t = StreamNode::start().await;
     let (_, ctr) = t.running("web", &["sleep", "infinity"], &[]).await;
-    let url = t.exec_url(&ctr, &["sh", "-c", "echo oops >&2; exit 3"], false, false).await;
+    let url = t
+        .exec_url(&ctr, &["sh", "-c", "echo oops >&2; exit 3"], false, false)
+        .await;
     let mut exec = connect_command(&url, &[V4], false, false).await;
     let (stdout, stderr, status) = within("exec", exec.outcome()).await;
     assert_eq!((stdout.as_str(), stderr.as_str()), ("", "oops\n"));
@@ -91,18 +98,34 @@ async fn exec_exit_code_comes_back_as_a_failure_status() {
     assert_eq!(status["reason"], "NonZeroExitCode");
     assert_eq!(status["details"]["causes"][0]["reason"], "ExitCode");
     assert_eq!(status["details"]["causes"][0]["message"], "3");
-    assert!(status["message"].as_str().unwrap().starts_with("command terminated with non-zero exit code"));
+    assert!(
+        status["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("command terminated with non-zero exit code")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn older_protocols_get_the_error_as_text() {
     let mut t = StreamNode::start().await;
     let (_, ctr) = t.running("web", &["sleep", "infinity"], &[]).await;
-    let url = t.exec_url(&ctr, &["sh", "-c", "exit 3"], false, false).await;
-    let mut exec = connect_command(&url, &["v9.channel.k8s.io", "v2.channel.k8s.io"], false, false).await;
+    let url = t
+        .exec_url(&ctr, &["sh", "-c", "exit 3"], false, false)
+        .await;
+    let mut exec = connect_command(
+        &url,
+        &["v9.channel.k8s.io", "v2.channel.k8s.io"],
+        false,
+        false,
+    )
+    .await;
     assert_eq!(exec.client.protocol.as_deref(), Some("v2.channel.k8s.io"));
     let (_, _, status) = within("exec", exec.outcome()).await;
-    assert!(status.starts_with("command terminated with non-zero exit code"), "{status}");
+    assert!(
+        status.starts_with("command terminated with non-zero exit code"),
+        "{status}"
+    );
     assert!(status.ends_with("exit code 3"), "{status}");
 }
 
@@ -111,7 +134,10 @@ async fn unsupported_protocols_are_refused() {
     let mut t = StreamNode::start().await;
     let (_, ctr) = t.running("web", &["sleep", "infinity"], &[]).await;
     let url = t.exec_url(&ctr, &["echo", "hi"], false, false).await;
-    let refused = SpdyClient::connect(&url, &["v9.channel.k8s.io"]).await.err().expect("refused");
+    let refused = SpdyClient::connect(&url, &["v9.channel.k8s.io"])
+        .await
+        .err()
+        .expect("refused");
     assert_eq!(refused.status, 403);
 }
 
@@ -147,7 +173,9 @@ async fn tty_exec_accepts_terminal_sizes() {
     let url = t.exec_url(&ctr, &["cat"], true, true).await;
     let mut exec = connect_command(&url, &[V4], true, true).await;
     let resize = exec.resize.take().unwrap();
-    resize.send(br#"{"Width":80,"Height":24}{"Width":120,"#).await;
+    resize
+        .send(br#"{"Width":80,"Height":24}{"Width":120,"#)
+        .await;
     resize.send(br#""Height":40}"#).await;
     within("resize", async {
         while t.node.streams.terminal_sizes().len() < 2 {
@@ -155,7 +183,13 @@ async fn tty_exec_accepts_terminal_sizes() {
         }
     })
     .await;
-    let sizes: Vec<_> = t.node.streams.terminal_sizes().into_iter().map(|(id, s)| (id, s.width, s.height)).collect();
+    let sizes: Vec<_> = t
+        .node
+        .streams
+        .terminal_sizes()
+        .into_iter()
+        .map(|(id, s)| (id, s.width, s.height))
+        .collect();
     assert_eq!(sizes, vec![(ctr.clone(), 80, 24), (ctr.clone(), 120, 40)]);
     let stdin = exec.stdin.take().unwrap();
     stdin.send(b"typed").await;
@@ -168,7 +202,17 @@ async fn tty_exec_accepts_terminal_sizes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn attach_streams_the_containers_lines_until_it_stops() {
     let mut t = StreamNode::start().await;
-    let (_, ctr) = t.running("web", &["sh", "-c", "while true; do echo tick; echo tock >&2; sleep 1; done"], &[]).await;
+    let (_, ctr) = t
+        .running(
+            "web",
+            &[
+                "sh",
+                "-c",
+                "while true; do echo tick; echo tock >&2; sleep 1; done",
+            ],
+            &[],
+        )
+        .await;
     let url = t.attach_url(&ctr).await;
     let mut attach = connect_command(&url, &[V4], false, false).await;
     let mut seen = Vec::new();
@@ -181,7 +225,11 @@ async fn attach_streams_the_containers_lines_until_it_stops() {
         }
     })
     .await;
-    assert!(String::from_utf8_lossy(&seen).matches("tick\n").count() >= 3, "{:?}", String::from_utf8_lossy(&seen));
+    assert!(
+        String::from_utf8_lossy(&seen).matches("tick\n").count() >= 3,
+        "{:?}",
+        String::from_utf8_lossy(&seen)
+    );
     t.cri
         .stop_container(cri::StopContainerRequest {
             container_id: ctr.clone(),
@@ -195,9 +243,21 @@ async fn attach_streams_the_containers_lines_until_it_stops() {
 }
 
 /// Opens one port-forward pair (error stream first, as kubectl does).
-fn forward_pair(client: &mut SpdyClient, port: &str, request: &str) -> (ClientStream, ClientStream) {
-    let error = client.open(&[("streamtype", "error"), ("port", port), ("requestid", request)]);
-    let data = client.open(&[("streamtype", "data"), ("port", port), ("requestid", request)]);
+fn forward_pair(
+    client: &mut SpdyClient,
+    port: &str,
+    request: &str,
+) -> (ClientStream, ClientStream) {
+    let error = client.open(&[
+        ("streamtype", "error"),
+        ("port", port),
+        ("requestid", request),
+    ]);
+    let data = client.open(&[
+        ("streamtype", "data"),
+        ("port", port),
+        ("requestid", request),
+    ]);
     error.finish();
     (error, data)
 }
@@ -207,7 +267,9 @@ async fn port_forward_echoes_ten_mebibytes_intact() {
     let mut t = StreamNode::start().await;
     let (pod, _) = t.running("web", &["sleep", "infinity"], &[]).await;
     let url = t.port_forward_url(&pod, &[8080]).await;
-    let mut client = SpdyClient::connect(&url, &["portforward.k8s.io"]).await.expect("upgrade accepted");
+    let mut client = SpdyClient::connect(&url, &["portforward.k8s.io"])
+        .await
+        .expect("upgrade accepted");
     assert_eq!(client.protocol.as_deref(), Some("portforward.k8s.io"));
     let (mut error, mut data) = forward_pair(&mut client, "8080", "0");
     let sent = payload(10 * 1024 * 1024);
@@ -222,7 +284,10 @@ async fn port_forward_echoes_ten_mebibytes_intact() {
         }
         echoed
     };
-    let (echoed, ()) = within("10 MiB echo", async { tokio::join!(echo, sender.send(&sent)) }).await;
+    let (echoed, ()) = within("10 MiB echo", async {
+        tokio::join!(echo, sender.send(&sent))
+    })
+    .await;
     assert_eq!(fingerprint(&echoed), fingerprint(&sent));
     data.finish();
     assert!(within("FIN", data.read_to_end()).await.is_empty());
@@ -235,10 +300,15 @@ async fn port_forward_to_an_undeclared_port_reports_on_the_error_stream() {
     let mut t = StreamNode::start().await;
     let (pod, _) = t.running("web", &["sleep", "infinity"], &[8080]).await;
     let url = t.port_forward_url(&pod, &[9090]).await;
-    let mut client = SpdyClient::connect(&url, &["portforward.k8s.io"]).await.unwrap();
+    let mut client = SpdyClient::connect(&url, &["portforward.k8s.io"])
+        .await
+        .unwrap();
     let (mut error, mut data) = forward_pair(&mut client, "9090", "0");
     let message = String::from_utf8(within("error", error.read_to_end()).await).unwrap();
-    assert!(message.contains("port 9090") && message.contains("connection refused"), "{message}");
+    assert!(
+        message.contains("port 9090") && message.contains("connection refused"),
+        "{message}"
+    );
     assert!(within("data", data.read_to_end()).await.is_empty());
     // The declared port works on the same connection.
     let (_, data) = forward_pair(&mut client, "8080", "1");

@@ -3,7 +3,8 @@
 //! `websocket-client` for the protocols it does not speak (v5's close channel, base64).
 //!
 //! Needs python3 with the Debian packages python3-kubernetes and python3-websocket, which
-//! scripts/test installs.
+//! scripts/test installs. The clock runs only 5 times real time: a token's minute must outlast
+//! the interpreter's start.
 
 mod common;
 #[path = "streaming/support.rs"]
@@ -18,7 +19,9 @@ use support::StreamNode;
 /// python3-kubernetes installs), or the first on `PATH`.
 async fn interpreter() -> String {
     let mut tried = Vec::new();
-    let candidates = std::env::var("CRIUS_TEST_PYTHON").into_iter().chain(["/usr/bin/python3".to_string(), "python3".to_string()]);
+    let candidates = std::env::var("CRIUS_TEST_PYTHON")
+        .into_iter()
+        .chain(["/usr/bin/python3".to_string(), "python3".to_string()]);
     for python in candidates {
         let check = tokio::process::Command::new(&python)
             .args(["-c", "import kubernetes.stream.ws_client, websocket"])
@@ -26,7 +29,10 @@ async fn interpreter() -> String {
             .await;
         match check {
             Ok(out) if out.status.success() => return python,
-            Ok(out) => tried.push(format!("{python}: {}", String::from_utf8_lossy(&out.stderr).trim())),
+            Ok(out) => tried.push(format!(
+                "{python}: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            )),
             Err(e) => tried.push(format!("{python}: {e}")),
         }
     }
@@ -39,7 +45,11 @@ async fn interpreter() -> String {
 /// Runs `script` with `args` under python3 and parses the JSON it prints.
 async fn python(script: &str, args: &[&str]) -> Value {
     let python = interpreter().await;
-    let run = tokio::process::Command::new(&python).arg("-c").arg(script).args(args).output();
+    let run = tokio::process::Command::new(&python)
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .output();
     let out = tokio::time::timeout(Duration::from_secs(120), run)
         .await
         .expect("the python client finished within 120 s")
@@ -141,9 +151,11 @@ forward.close()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubernetes_client_exec_gets_output_and_success() {
-    let mut t = StreamNode::start().await;
+    let mut t = StreamNode::with_speed(5.0).await;
     let (_, ctr) = t.running("web", &["sleep", "infinity"], &[]).await;
-    let url = t.exec_url(&ctr, &["sh", "-c", "echo hi; echo oops >&2"], false, false).await;
+    let url = t
+        .exec_url(&ctr, &["sh", "-c", "echo hi; echo oops >&2"], false, false)
+        .await;
     let out = python(WSCLIENT_EXEC, &[&url]).await;
     assert_eq!(out["open"], false);
     assert_eq!(out["stdout"], "hi\n");
@@ -154,9 +166,11 @@ async fn kubernetes_client_exec_gets_output_and_success() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubernetes_client_exec_reads_the_exit_code() {
-    let mut t = StreamNode::start().await;
+    let mut t = StreamNode::with_speed(5.0).await;
     let (_, ctr) = t.running("web", &["sleep", "infinity"], &[]).await;
-    let url = t.exec_url(&ctr, &["sh", "-c", "exit 3"], false, false).await;
+    let url = t
+        .exec_url(&ctr, &["sh", "-c", "exit 3"], false, false)
+        .await;
     let out = python(WSCLIENT_EXEC, &[&url]).await;
     assert_eq!(out["returncode"], 3);
     let status: Value = serde_json::from_str(out["error"].as_str().unwrap()).unwrap();
@@ -165,22 +179,34 @@ async fn kubernetes_client_exec_reads_the_exit_code() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tty_exec_over_websocket_accepts_a_resize() {
-    let mut t = StreamNode::start().await;
+    let mut t = StreamNode::with_speed(5.0).await;
     let (_, ctr) = t.running("web", &["sleep", "infinity"], &[]).await;
-    let url = t.exec_url(&ctr, &["sh", "-c", "sleep 10; echo done"], true, false).await;
+    let url = t
+        .exec_url(&ctr, &["sh", "-c", "sleep 10; echo done"], true, false)
+        .await;
     let out = python(WSCLIENT_EXEC, &[&url, r#"{"Width":100,"Height":30}"#]).await;
     assert_eq!(out["stdout"], "done\n");
     assert_eq!(out["returncode"], 0);
-    let sizes: Vec<_> = t.node.streams.terminal_sizes().into_iter().map(|(id, s)| (id, s.width, s.height)).collect();
+    let sizes: Vec<_> = t
+        .node
+        .streams
+        .terminal_sizes()
+        .into_iter()
+        .map(|(id, s)| (id, s.width, s.height))
+        .collect();
     assert_eq!(sizes, vec![(ctr, 100, 30)]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn v5_closes_stdin_with_the_close_channel() {
-    let mut t = StreamNode::start().await;
+    let mut t = StreamNode::with_speed(5.0).await;
     let (_, ctr) = t.running("web", &["sleep", "infinity"], &[]).await;
     let url = t.exec_url(&ctr, &["cat"], false, true).await;
-    let out = python(RAW_EXEC, &[&url, "v5.channel.k8s.io", "hello over v5\n", "close"]).await;
+    let out = python(
+        RAW_EXEC,
+        &[&url, "v5.channel.k8s.io", "hello over v5\n", "close"],
+    )
+    .await;
     assert_eq!(out["protocol"], "v5.channel.k8s.io");
     assert_eq!(out["stdout"], "hello over v5\n");
     assert_eq!(out["error"], r#"{"metadata":{},"status":"Success"}"#);
@@ -188,20 +214,26 @@ async fn v5_closes_stdin_with_the_close_channel() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn base64_protocol_encodes_every_message() {
-    let mut t = StreamNode::start().await;
+    let mut t = StreamNode::with_speed(5.0).await;
     let (_, ctr) = t.running("web", &["sleep", "infinity"], &[]).await;
-    let url = t.exec_url(&ctr, &["sh", "-c", "echo hi; exit 4"], false, false).await;
+    let url = t
+        .exec_url(&ctr, &["sh", "-c", "echo hi; exit 4"], false, false)
+        .await;
     let out = python(RAW_EXEC, &[&url, "base64.channel.k8s.io", "", ""]).await;
     assert_eq!(out["protocol"], "base64.channel.k8s.io");
     assert_eq!(out["stdout"], "hi\n");
     // Before v4 the error channel carries the message alone.
     let error = out["error"].as_str().unwrap();
-    assert!(error.starts_with("command terminated with non-zero exit code") && error.ends_with("exit code 4"), "{error}");
+    assert!(
+        error.starts_with("command terminated with non-zero exit code")
+            && error.ends_with("exit code 4"),
+        "{error}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubernetes_client_port_forward_echoes_ten_mebibytes() {
-    let mut t = StreamNode::start().await;
+    let mut t = StreamNode::with_speed(5.0).await;
     let (pod, _) = t.running("web", &["sleep", "infinity"], &[]).await;
     let url = t.port_forward_url(&pod, &[8080]).await;
     let size = (10 * 1024 * 1024).to_string();
@@ -213,10 +245,13 @@ async fn kubernetes_client_port_forward_echoes_ten_mebibytes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn port_forward_to_an_undeclared_port_reports_on_the_error_channel() {
-    let mut t = StreamNode::start().await;
+    let mut t = StreamNode::with_speed(5.0).await;
     let (pod, _) = t.running("web", &["sleep", "infinity"], &[8080]).await;
     let url = t.port_forward_url(&pod, &[9090]).await;
     let out = python(PORT_FORWARD, &[&url, "9090", "10"]).await;
     let error = out["error"].as_str().unwrap_or_default();
-    assert!(error.contains("port 9090") && error.contains("connection refused"), "{out}");
+    assert!(
+        error.contains("port 9090") && error.contains("connection refused"),
+        "{out}"
+    );
 }

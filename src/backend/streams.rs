@@ -133,9 +133,22 @@ impl Classify for StreamsError {
 #[async_trait]
 pub trait ContainerStreams: Send + Sync {
     /// Starts `cmd` in running container `container_id` and returns its streams.
-    async fn exec(&self, container_id: &str, cmd: &[String], options: StreamOptions) -> Result<ExecSession, StreamsError>;
+    async fn exec(
+        &self,
+        container_id: &str,
+        cmd: &[String],
+        options: StreamOptions,
+    ) -> Result<ExecSession, StreamsError>;
     /// Connects to the main process of running container `container_id`.
-    async fn attach(&self, container_id: &str, options: StreamOptions) -> Result<AttachSession, StreamsError>;
+    async fn attach(
+        &self,
+        container_id: &str,
+        options: StreamOptions,
+    ) -> Result<AttachSession, StreamsError>;
     /// Connects to `port` on the pod's loopback address, inside its network namespace.
-    async fn port_forward(&self, target: &ForwardTarget, port: u16) -> Result<Box<dyn PortStream>, StreamsError>;
+    async fn port_forward(
+        &self,
+        target: &ForwardTarget,
+        port: u16,
+    ) -> Result<Box<dyn PortStream>, StreamsError>;
 }

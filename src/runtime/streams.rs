@@ -7,7 +7,9 @@
 //! (the container may have stopped in between) and call the streams backend.
 
 use super::{ContainerState, Error, Result, Runtime, SandboxState};
-use crate::backend::streams::{AttachSession, ExecSession, ForwardTarget, PortStream, StreamOptions};
+use crate::backend::streams::{
+    AttachSession, ExecSession, ForwardTarget, PortStream, StreamOptions,
+};
 
 /// An Exec request, validated.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,7 +71,9 @@ fn check_flags(tty: bool, stdin: bool, stdout: bool, stderr: bool) -> Result<()>
         ));
     }
     if !stdin && !stdout && !stderr {
-        return Err(Error::invalid("one of stdin, stdout, or stderr must be set"));
+        return Err(Error::invalid(
+            "one of stdin, stdout, or stderr must be set",
+        ));
     }
     Ok(())
 }
@@ -102,8 +106,15 @@ impl Runtime {
     }
 
     /// PortForward: checks that the sandbox is ready and the ports are valid.
-    pub fn prepare_port_forward(&self, sandbox_id: &str, ports: &[i32]) -> Result<PortForwardRequest> {
-        let ports = ports.iter().map(|&p| port_number(p)).collect::<Result<Vec<_>>>()?;
+    pub fn prepare_port_forward(
+        &self,
+        sandbox_id: &str,
+        ports: &[i32],
+    ) -> Result<PortForwardRequest> {
+        let ports = ports
+            .iter()
+            .map(|&p| port_number(p))
+            .collect::<Result<Vec<_>>>()?;
         let target = self.forward_target(sandbox_id)?;
         Ok(PortForwardRequest {
             sandbox_id: target.sandbox_id,
@@ -146,7 +157,12 @@ impl Runtime {
             .streams
             .port_forward(&target, port)
             .await
-            .map_err(|e| Error::backend(format!("port-forward to port {port} of pod {sandbox_id}"), e))
+            .map_err(|e| {
+                Error::backend(
+                    format!("port-forward to port {port} of pod {sandbox_id}"),
+                    e,
+                )
+            })
     }
 
     /// The full id of the running container `id` names; FailedPrecondition unless it runs.
@@ -169,7 +185,10 @@ impl Runtime {
             .find_sandbox(id)?
             .ok_or_else(|| Error::not_found(format!("pod sandbox {id:?} not found")))?;
         if sandbox.state != SandboxState::Ready {
-            return Err(Error::precondition(format!("pod sandbox {} is not ready", sandbox.id)));
+            return Err(Error::precondition(format!(
+                "pod sandbox {} is not ready",
+                sandbox.id
+            )));
         }
         let declared_ports = sandbox
             .config
@@ -194,8 +213,14 @@ mod tests {
     fn flags_follow_the_cri_rules() {
         assert!(check_flags(true, true, true, false).is_ok());
         assert!(check_flags(false, false, false, true).is_ok());
-        assert_eq!(check_flags(true, false, true, true).unwrap_err().kind(), crate::error::ErrorKind::InvalidArgument);
-        assert_eq!(check_flags(false, false, false, false).unwrap_err().kind(), crate::error::ErrorKind::InvalidArgument);
+        assert_eq!(
+            check_flags(true, false, true, true).unwrap_err().kind(),
+            crate::error::ErrorKind::InvalidArgument
+        );
+        assert_eq!(
+            check_flags(false, false, false, false).unwrap_err().kind(),
+            crate::error::ErrorKind::InvalidArgument
+        );
     }
 
     #[test]

@@ -229,8 +229,8 @@ impl RuntimeService for CriServer {
 
     async fn exec(&self, request: Request<cri::ExecRequest>) -> Reply<cri::ExecResponse> {
         let request = request.into_inner();
-        request::id(&request.container_id, "container_id").map_err(to_status)?;
         let streaming = self.streaming("Exec")?;
+        request::id(&request.container_id, "container_id").map_err(to_status)?;
         let exec = ExecRequest {
             container_id: request.container_id,
             cmd: request.cmd,
@@ -246,8 +246,8 @@ impl RuntimeService for CriServer {
 
     async fn attach(&self, request: Request<cri::AttachRequest>) -> Reply<cri::AttachResponse> {
         let request = request.into_inner();
-        request::id(&request.container_id, "container_id").map_err(to_status)?;
         let streaming = self.streaming("Attach")?;
+        request::id(&request.container_id, "container_id").map_err(to_status)?;
         let attach = AttachRequest {
             container_id: request.container_id,
             tty: request.tty,
@@ -262,8 +262,8 @@ impl RuntimeService for CriServer {
 
     async fn port_forward(&self, request: Request<cri::PortForwardRequest>) -> Reply<cri::PortForwardResponse> {
         let request = request.into_inner();
-        request::id(&request.pod_sandbox_id, "pod_sandbox_id").map_err(to_status)?;
         let streaming = self.streaming("PortForward")?;
+        request::id(&request.pod_sandbox_id, "pod_sandbox_id").map_err(to_status)?;
         let forward = self
             .runtime
             .prepare_port_forward(&request.pod_sandbox_id, &request.port)

@@ -6,7 +6,10 @@ use super::{spdy, websocket};
 use crate::runtime::{Runtime, StreamRequest};
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
-use hyper::header::{CONNECTION, HeaderMap, HeaderValue, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, SEC_WEBSOCKET_PROTOCOL, UPGRADE};
+use hyper::header::{
+    CONNECTION, HeaderMap, HeaderValue, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY,
+    SEC_WEBSOCKET_PROTOCOL, UPGRADE,
+};
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use std::sync::Arc;
@@ -18,9 +21,10 @@ pub type Body = Full<Bytes>;
 fn plain(status: StatusCode, message: impl Into<String>) -> Response<Body> {
     let mut response = Response::new(Full::new(Bytes::from(message.into() + "\n")));
     *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert("content-type", HeaderValue::from_static("text/plain; charset=utf-8"));
+    response.headers_mut().insert(
+        "content-type",
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
     response
 }
 
@@ -44,22 +48,37 @@ fn values(headers: &HeaderMap, name: &str) -> Vec<String> {
 }
 
 /// Answers one request.
-pub async fn handle(cache: Arc<super::request_cache::RequestCache>, runtime: Arc<Runtime>, request: Request<Incoming>) -> Response<Body> {
+pub async fn handle(
+    cache: Arc<super::request_cache::RequestCache>,
+    runtime: Arc<Runtime>,
+    request: Request<Incoming>,
+) -> Response<Body> {
     let path = request.uri().path().to_string();
     let mut parts = path.trim_start_matches('/').splitn(2, '/');
     let (kind, token) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-    if !matches!(kind, "exec" | "attach" | "portforward") || token.is_empty() || token.contains('/') {
+    if !matches!(kind, "exec" | "attach" | "portforward") || token.is_empty() || token.contains('/')
+    {
         return plain(StatusCode::NOT_FOUND, "404 page not found");
     }
     let cached = match cache.consume(token) {
         Some(cached) => cached,
-        None => return plain(StatusCode::NOT_FOUND, format!("{kind} token {token:?} is unknown, used or expired")),
+        None => {
+            return plain(
+                StatusCode::NOT_FOUND,
+                format!("{kind} token {token:?} is unknown, used or expired"),
+            );
+        }
     };
     let stream = match (kind, cached) {
         ("exec", StreamRequest::Exec(r)) => Stream::Command(Target::Exec(r)),
         ("attach", StreamRequest::Attach(r)) => Stream::Command(Target::Attach(r)),
         ("portforward", StreamRequest::PortForward(r)) => Stream::PortForward(r),
-        _ => return plain(StatusCode::NOT_FOUND, format!("token {token:?} is not a {kind} token")),
+        _ => {
+            return plain(
+                StatusCode::NOT_FOUND,
+                format!("token {token:?} is not a {kind} token"),
+            );
+        }
     };
     let headers = request.headers();
     let upgrading = lists(headers, CONNECTION, "upgrade");
@@ -83,12 +102,20 @@ enum Stream {
 fn switching(upgrade: &'static str) -> Response<Body> {
     let mut response = Response::new(Full::new(Bytes::new()));
     *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
-    response.headers_mut().insert(CONNECTION, HeaderValue::from_static("Upgrade"));
-    response.headers_mut().insert(UPGRADE, HeaderValue::from_static(upgrade));
+    response
+        .headers_mut()
+        .insert(CONNECTION, HeaderValue::from_static("Upgrade"));
+    response
+        .headers_mut()
+        .insert(UPGRADE, HeaderValue::from_static(upgrade));
     response
 }
 
-fn upgrade_spdy(mut request: Request<Incoming>, runtime: Arc<Runtime>, stream: Stream) -> Response<Body> {
+fn upgrade_spdy(
+    mut request: Request<Incoming>,
+    runtime: Arc<Runtime>,
+    stream: Stream,
+) -> Response<Body> {
     let supported: &[&str] = match stream {
         Stream::Command(_) => &spdy::EXEC_PROTOCOLS,
         Stream::PortForward(_) => &spdy::PORT_FORWARD_PROTOCOLS,
@@ -99,7 +126,9 @@ fn upgrade_spdy(mut request: Request<Incoming>, runtime: Arc<Runtime>, stream: S
         Err(message) => {
             let mut response = plain(StatusCode::FORBIDDEN, message);
             if let Ok(accepted) = HeaderValue::from_str(&supported.join(", ")) {
-                response.headers_mut().insert("X-Accepted-Stream-Protocol-Versions", accepted);
+                response
+                    .headers_mut()
+                    .insert("X-Accepted-Stream-Protocol-Versions", accepted);
             }
             return response;
         }
@@ -122,7 +151,13 @@ fn upgrade_spdy(mut request: Request<Incoming>, runtime: Arc<Runtime>, stream: S
         match stream {
             // A client that names no protocol speaks the first one, channel.k8s.io.
             Stream::Command(target) => {
-                spdy::serve_remote_command(io, protocol.unwrap_or("channel.k8s.io"), runtime, target).await
+                spdy::serve_remote_command(
+                    io,
+                    protocol.unwrap_or("channel.k8s.io"),
+                    runtime,
+                    target,
+                )
+                .await
             }
             Stream::PortForward(request) => spdy::serve_port_forward(io, runtime, request).await,
         }
@@ -130,8 +165,16 @@ fn upgrade_spdy(mut request: Request<Incoming>, runtime: Arc<Runtime>, stream: S
     response
 }
 
-fn upgrade_websocket(mut request: Request<Incoming>, runtime: Arc<Runtime>, stream: Stream) -> Response<Body> {
-    let Some(key) = request.headers().get(SEC_WEBSOCKET_KEY).map(|k| k.as_bytes().to_vec()) else {
+fn upgrade_websocket(
+    mut request: Request<Incoming>,
+    runtime: Arc<Runtime>,
+    stream: Stream,
+) -> Response<Body> {
+    let Some(key) = request
+        .headers()
+        .get(SEC_WEBSOCKET_KEY)
+        .map(|k| k.as_bytes().to_vec())
+    else {
         return plain(StatusCode::BAD_REQUEST, "missing Sec-WebSocket-Key");
     };
     let supported: &[&str] = match stream {
@@ -170,8 +213,12 @@ fn upgrade_websocket(mut request: Request<Incoming>, runtime: Arc<Runtime>, stre
         };
         let protocol = protocol.unwrap_or("");
         match stream {
-            Stream::Command(target) => websocket::serve_remote_command(io, protocol, runtime, target).await,
-            Stream::PortForward(request) => websocket::serve_port_forward(io, protocol, runtime, request, ports).await,
+            Stream::Command(target) => {
+                websocket::serve_remote_command(io, protocol, runtime, target).await
+            }
+            Stream::PortForward(request) => {
+                websocket::serve_port_forward(io, protocol, runtime, request, ports).await
+            }
         }
     });
     response

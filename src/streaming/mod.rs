@@ -45,11 +45,17 @@ pub struct StreamingServer {
 impl StreamingServer {
     /// Binds `address` (port 0 picks a free port). Tokens come from the runtime's id source
     /// and expire by its clock.
-    pub async fn bind(runtime: Arc<Runtime>, address: SocketAddr) -> std::io::Result<StreamingServer> {
+    pub async fn bind(
+        runtime: Arc<Runtime>,
+        address: SocketAddr,
+    ) -> std::io::Result<StreamingServer> {
         let listener = TcpListener::bind(address).await?;
         let address = listener.local_addr()?;
         let backends = runtime.backends();
-        let cache = Arc::new(RequestCache::new(backends.clock.clone(), backends.ids.clone()));
+        let cache = Arc::new(RequestCache::new(
+            backends.clock.clone(),
+            backends.ids.clone(),
+        ));
         Ok(StreamingServer {
             runtime,
             cache,
@@ -79,7 +85,10 @@ impl StreamingServer {
     /// Serving twice is an error.
     pub async fn serve(&self, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
         let listener = self.listener.lock().take().ok_or_else(|| {
-            std::io::Error::new(std::io::ErrorKind::AddrInUse, "the streaming server is already serving")
+            std::io::Error::new(
+                std::io::ErrorKind::AddrInUse,
+                "the streaming server is already serving",
+            )
         })?;
         tracing::info!(address = %self.address, "serving exec, attach and port-forward streams");
         tokio::pin!(shutdown);
@@ -100,7 +109,11 @@ impl StreamingServer {
             tokio::spawn(async move {
                 let service = service_fn(move |request| {
                     let (cache, runtime) = (cache.clone(), runtime.clone());
-                    async move { Ok::<_, std::convert::Infallible>(http::handle(cache, runtime, request).await) }
+                    async move {
+                        Ok::<_, std::convert::Infallible>(
+                            http::handle(cache, runtime, request).await,
+                        )
+                    }
                 });
                 let served = http1::Builder::new()
                     .serve_connection(TokioIo::new(connection), service)

@@ -122,7 +122,11 @@ pub async fn serve(runtime: &Runtime, target: Target, client: Client) {
             None => None,
         }
     };
-    let (_, _, exit) = tokio::join!(pump_output(opened.stdout, stdout), pump_output(opened.stderr, stderr), exit);
+    let (_, _, exit) = tokio::join!(
+        pump_output(opened.stdout, stdout),
+        pump_output(opened.stderr, stderr),
+        exit
+    );
     let status = match (&target, exit) {
         (_, None) | (_, Some(Ok(0))) => Status::success(),
         (Target::Exec(request), Some(Ok(code))) => Status::exit_code(&request.cmd, code),
@@ -201,11 +205,11 @@ async fn pump_output(mut reader: OutputReader, mut sink: Option<Box<dyn Sink>>) 
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
-        if let Some(target) = sink.as_mut() {
-            if target.send(&buffer[..n]).await.is_err() {
-                // The client is gone: stop reading so the process sees it too.
-                return;
-            }
+        if let Some(target) = sink.as_mut()
+            && target.send(&buffer[..n]).await.is_err()
+        {
+            // The client is gone: stop reading so the process sees it too.
+            return;
         }
     }
     if let Some(mut sink) = sink {

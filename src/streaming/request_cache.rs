@@ -5,9 +5,9 @@
 //! ResourceExhausted, so kubelet retries later).
 
 use crate::backend::{Clock, IdSource};
+use crate::error::ErrorKind;
 use crate::model::Timestamp;
 use crate::runtime::{Error, StreamRequest};
-use crate::error::ErrorKind;
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -44,7 +44,9 @@ impl RequestCache {
         if entries.len() >= MAX_IN_FLIGHT {
             return Err(Error::new(
                 ErrorKind::ResourceExhausted,
-                format!("{MAX_IN_FLIGHT} stream requests are already waiting for their client; retry later"),
+                format!(
+                    "{MAX_IN_FLIGHT} stream requests are already waiting for their client; retry later"
+                ),
             ));
         }
         let token = loop {

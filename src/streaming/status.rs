@@ -77,7 +77,10 @@ impl Status {
             message: format!("Internal error occurred: {message}"),
             reason: "InternalError",
             details: Some(Details {
-                causes: vec![Cause { reason: "", message }],
+                causes: vec![Cause {
+                    reason: "",
+                    message,
+                }],
             }),
             code: Some(500),
         }
@@ -118,6 +121,10 @@ mod tests {
         assert_eq!(json["details"]["causes"][0]["reason"], "ExitCode");
         assert_eq!(json["details"]["causes"][0]["message"], "3");
         assert!(Status::success().encode(false).is_empty());
-        assert!(String::from_utf8(failed.encode(false)).unwrap().starts_with("command terminated with non-zero exit code"));
+        assert!(
+            String::from_utf8(failed.encode(false))
+                .unwrap()
+                .starts_with("command terminated with non-zero exit code")
+        );
     }
 }

@@ -77,7 +77,11 @@ struct ChannelSink {
 #[async_trait]
 impl Sink for ChannelSink {
     async fn send(&mut self, data: &[u8]) -> Result<(), ()> {
-        self.sender.0.send(Outgoing::Data(self.channel, data.to_vec())).await.map_err(|_| ())
+        self.sender
+            .0
+            .send(Outgoing::Data(self.channel, data.to_vec()))
+            .await
+            .map_err(|_| ())
     }
 
     async fn close(&mut self) {}
@@ -88,7 +92,8 @@ struct Channels {
     sender: Sender,
     inbound: HashMap<u8, mpsc::UnboundedReceiver<Vec<u8>>>,
     writer: tokio::task::JoinHandle<()>,
-    reader: tokio::task::JoinHandle<()>,
+    /// Ends when the client closes the connection; taken by whoever waits for that.
+    reader: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Channels {
@@ -111,7 +116,7 @@ impl Channels {
             sender: Sender(tx),
             inbound,
             writer: tokio::spawn(write_messages(sink, rx, framing)),
-            reader: tokio::spawn(read_messages(stream, senders, framing)),
+            reader: Some(tokio::spawn(read_messages(stream, senders, framing))),
         }
     }
 
@@ -123,7 +128,9 @@ impl Channels {
     }
 
     fn source(&mut self, channel: u8) -> Option<Box<dyn Source>> {
-        self.inbound.remove(&channel).map(|r| Box::new(r) as Box<dyn Source>)
+        self.inbound
+            .remove(&channel)
+            .map(|r| Box::new(r) as Box<dyn Source>)
     }
 
     /// Sends the close frame after everything queued and waits a little for the client's.
@@ -131,9 +138,11 @@ impl Channels {
         let _ = self.sender.0.send(Outgoing::Close).await;
         drop(self.sender);
         let _ = self.writer.await;
-        let reader = self.reader.abort_handle();
-        if tokio::time::timeout(CLOSE_GRACE, self.reader).await.is_err() {
-            reader.abort();
+        if let Some(reader) = self.reader {
+            let abort = reader.abort_handle();
+            if tokio::time::timeout(CLOSE_GRACE, reader).await.is_err() {
+                abort.abort();
+            }
         }
     }
 }
@@ -167,8 +176,11 @@ where
     }
 }
 
-async fn read_messages<S, E>(mut stream: S, mut senders: HashMap<u8, mpsc::UnboundedSender<Vec<u8>>>, framing: Framing)
-where
+async fn read_messages<S, E>(
+    mut stream: S,
+    mut senders: HashMap<u8, mpsc::UnboundedSender<Vec<u8>>>,
+    framing: Framing,
+) where
     S: futures::Stream<Item = Result<Message, E>> + Unpin,
 {
     while let Some(Ok(message)) = stream.next().await {
@@ -183,8 +195,12 @@ where
                 None => continue,
             },
             Message::Text(text) => {
-                let Some((&digit, payload)) = text.as_bytes().split_first() else { continue };
-                let Some(channel) = digit.checked_sub(b'0') else { continue };
+                let Some((&digit, payload)) = text.as_bytes().split_first() else {
+                    continue;
+                };
+                let Some(channel) = digit.checked_sub(b'0') else {
+                    continue;
+                };
                 match base64::engine::general_purpose::STANDARD.decode(payload) {
                     Ok(data) => (channel, data),
                     Err(_) => continue,
@@ -199,10 +215,10 @@ where
             }
             continue;
         }
-        if let Some(sender) = senders.get(&channel) {
-            if !data.is_empty() {
-                let _ = sender.send(data);
-            }
+        if let Some(sender) = senders.get(&channel)
+            && !data.is_empty()
+        {
+            let _ = sender.send(data);
         }
     }
 }
@@ -219,8 +235,18 @@ where
     };
     let mut channels = Channels::open(io, framing, &[STDIN, RESIZE]).await;
     // An empty message on the lowest channel crius writes tells the client it is connected.
-    let first = if stdout { STDOUT } else if stderr { STDERR } else { ERROR };
-    let _ = channels.sender.0.send(Outgoing::Data(first, Vec::new())).await;
+    let first = if stdout {
+        STDOUT
+    } else if stderr {
+        STDERR
+    } else {
+        ERROR
+    };
+    let _ = channels
+        .sender
+        .0
+        .send(Outgoing::Data(first, Vec::new()))
+        .await;
     let client = Client {
         stdin: if stdin { channels.source(STDIN) } else { None },
         stdout: stdout.then(|| channels.sink(STDOUT)),
@@ -234,8 +260,13 @@ where
 }
 
 /// Serves port-forward to `ports` on an upgraded connection until the client closes it.
-pub async fn serve_port_forward<IO>(io: IO, protocol: &str, runtime: Arc<Runtime>, request: PortForwardRequest, ports: Vec<u16>)
-where
+pub async fn serve_port_forward<IO>(
+    io: IO,
+    protocol: &str,
+    runtime: Arc<Runtime>,
+    request: PortForwardRequest,
+    ports: Vec<u16>,
+) where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let framing = Framing::of(protocol);
@@ -245,7 +276,11 @@ where
     for (i, port) in ports.into_iter().enumerate() {
         let (data, error) = ((2 * i) as u8, (2 * i + 1) as u8);
         for channel in [data, error] {
-            let _ = channels.sender.0.send(Outgoing::Data(channel, port.to_le_bytes().to_vec())).await;
+            let _ = channels
+                .sender
+                .0
+                .send(Outgoing::Data(channel, port.to_le_bytes().to_vec()))
+                .await;
         }
         let from_client = channels.inbound.remove(&data).expect("opened above");
         forwards.push(tokio::spawn(forward(
@@ -258,8 +293,9 @@ where
         )));
     }
     // The connection lives until the client closes it.
-    let reader = &mut channels.reader;
-    let _ = reader.await;
+    if let Some(reader) = channels.reader.take() {
+        let _ = reader.await;
+    }
     for forward in forwards {
         forward.abort();
     }
@@ -277,7 +313,10 @@ async fn forward(
     let connection = match runtime.open_port(&sandbox_id, port).await {
         Ok(connection) => connection,
         Err(e) => {
-            let message = format!("error forwarding port {port} to pod {sandbox_id}: {}", e.message());
+            let message = format!(
+                "error forwarding port {port} to pod {sandbox_id}: {}",
+                e.message()
+            );
             let _ = errors.send(message.as_bytes()).await;
             return;
         }

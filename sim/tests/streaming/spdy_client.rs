@@ -32,9 +32,18 @@ fn dictionary() -> Vec<u8> {
         dict.extend(w.as_bytes());
     };
     words.split_whitespace().for_each(&mut push);
-    ["200 OK", "version", "HTTP/1.1", "url", "public", "set-cookie", "keep-alive", "origin"]
-        .into_iter()
-        .for_each(&mut push);
+    [
+        "200 OK",
+        "version",
+        "HTTP/1.1",
+        "url",
+        "public",
+        "set-cookie",
+        "keep-alive",
+        "origin",
+    ]
+    .into_iter()
+    .for_each(&mut push);
     dict.extend(
         "100101201202205206300302303304305306307402405406407408409410411412413414415416417502504505\
          203 Non-Authoritative Information204 No Content301 Moved Permanently400 Bad Request\
@@ -144,15 +153,24 @@ impl SpdyClient {
             head.push(byte[0]);
         }
         let head = String::from_utf8_lossy(&head).to_string();
-        let status: u16 = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+        let status: u16 = head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
         if status != 101 {
             return Err(Refused { status });
         }
         let protocol = head.lines().find_map(|line| {
             let (name, value) = line.split_once(':')?;
-            name.trim().eq_ignore_ascii_case("x-stream-protocol-version").then(|| value.trim().to_string())
+            name.trim()
+                .eq_ignore_ascii_case("x-stream-protocol-version")
+                .then(|| value.trim().to_string())
         });
-        assert!(head.to_ascii_lowercase().contains("upgrade: spdy/3.1"), "{head}");
+        assert!(
+            head.to_ascii_lowercase().contains("upgrade: spdy/3.1"),
+            "{head}"
+        );
         let (reader, mut writer) = socket.into_split();
         let (frames, mut outgoing) = mpsc::unbounded_channel::<Vec<u8>>();
         tokio::spawn(async move {
@@ -210,7 +228,8 @@ impl SpdyClient {
         let compressed = {
             let mut z = self.shared.compress.lock().unwrap();
             let mut out = Vec::with_capacity(block.len() + 1024);
-            z.compress_vec(&block, &mut out, FlushCompress::Sync).unwrap();
+            z.compress_vec(&block, &mut out, FlushCompress::Sync)
+                .unwrap();
             assert!(out.len() < out.capacity(), "header block fits the buffer");
             out
         };
@@ -265,7 +284,10 @@ impl StreamSender {
                 changed.await;
                 continue;
             }
-            let _ = self.shared.frames.send(data_frame(self.id, false, &data[..room]));
+            let _ = self
+                .shared
+                .frames
+                .send(data_frame(self.id, false, &data[..room]));
             data = &data[room..];
         }
     }
@@ -310,7 +332,11 @@ impl ClientStream {
     }
 }
 
-async fn read_loop(mut reader: tokio::net::tcp::OwnedReadHalf, shared: Arc<Shared>, goaway: Arc<Mutex<Option<u32>>>) {
+async fn read_loop(
+    mut reader: tokio::net::tcp::OwnedReadHalf,
+    shared: Arc<Shared>,
+    goaway: Arc<Mutex<Option<u32>>>,
+) {
     let mut inflate = Decompress::new(true);
     let dict = dictionary();
     loop {
@@ -330,7 +356,11 @@ async fn read_loop(mut reader: tokio::net::tcp::OwnedReadHalf, shared: Arc<Share
             on_data(&shared, id, flags & 1 != 0, payload);
             continue;
         }
-        assert_eq!(u16::from_be_bytes([head[0] & 0x7f, head[1]]), 3, "SPDY version 3");
+        assert_eq!(
+            u16::from_be_bytes([head[0] & 0x7f, head[1]]),
+            3,
+            "SPDY version 3"
+        );
         match u16::from_be_bytes([head[2], head[3]]) {
             2 => {
                 // SYN_REPLY: its header block must decompress.

@@ -40,14 +40,23 @@ impl StreamNode {
             speed: Some(speed),
             ..SimOptions::default()
         });
-        let _ = node.spawn_ticker(Duration::from_millis(2));
-        let core = Arc::new(Runtime::new(node.backends(), RuntimeSettings::default(), None));
-        let _ = core.spawn_exit_watcher();
-        let streaming = StreamingServer::bind(core.clone(), "127.0.0.1:0".parse().unwrap()).await.unwrap();
+        drop(node.spawn_ticker(Duration::from_millis(2)));
+        let core = Arc::new(Runtime::new(
+            node.backends(),
+            RuntimeSettings::default(),
+            None,
+        ));
+        drop(core.spawn_exit_watcher());
+        let streaming = StreamingServer::bind(core.clone(), "127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
         let serving = streaming.clone();
         tokio::spawn(async move { serving.serve(std::future::pending()).await });
-        let server = CriServer::new(core.clone(), Identity::crius(vec![String::new()], "{}".into()))
-            .with_streaming(streaming.clone());
+        let server = CriServer::new(
+            core.clone(),
+            Identity::crius(vec![String::new()], "{}".into()),
+        )
+        .with_streaming(streaming.clone());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let path = socket.clone();
         tokio::spawn(async move {
@@ -57,8 +66,9 @@ impl StreamNode {
                 })
                 .await;
         });
+        // The socket file appears at bind, a moment before the server listens.
         for _ in 0..400 {
-            if socket.exists() {
+            if tokio::net::UnixStream::connect(&socket).await.is_ok() {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(5)).await;
@@ -77,7 +87,12 @@ impl StreamNode {
 
     /// Runs pod `pod` (declaring `ports`, if any) with a started container running `command`;
     /// returns (sandbox id, container id).
-    pub async fn running(&mut self, pod: &str, command: &[&str], ports: &[i32]) -> (String, String) {
+    pub async fn running(
+        &mut self,
+        pod: &str,
+        command: &[&str],
+        ports: &[i32],
+    ) -> (String, String) {
         self.images
             .pull_image(cri::PullImageRequest {
                 image: Some(image_spec("busybox")),
@@ -134,7 +149,13 @@ impl StreamNode {
     }
 
     /// Exec's URL (stdout and, without a terminal, stderr).
-    pub async fn exec_url(&mut self, container: &str, cmd: &[&str], tty: bool, stdin: bool) -> String {
+    pub async fn exec_url(
+        &mut self,
+        container: &str,
+        cmd: &[&str],
+        tty: bool,
+        stdin: bool,
+    ) -> String {
         self.cri
             .exec(cri::ExecRequest {
                 container_id: container.into(),
@@ -194,12 +215,16 @@ pub async fn http_status(url: &str, extra: &str) -> u16 {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let (host, path) = split_url(url);
     let mut socket = tokio::net::TcpStream::connect(&host).await.unwrap();
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\n{extra}Connection: close\r\n\r\n");
+    let request =
+        format!("GET {path} HTTP/1.1\r\nHost: {host}\r\n{extra}Connection: close\r\n\r\n");
     socket.write_all(request.as_bytes()).await.unwrap();
     let mut response = Vec::new();
     let _ = socket.read_to_end(&mut response).await;
     let text = String::from_utf8_lossy(&response);
-    text.split_whitespace().nth(1).and_then(|c| c.parse().ok()).expect("a status line")
+    text.split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .expect("a status line")
 }
 
 /// A SHA-256-free checksum good enough to compare 10 MiB: FNV-1a 64 and the length.

@@ -118,11 +118,12 @@ impl HeaderDecoder {
             }
             out.reserve(1024);
             let (before_in, before_out) = (self.zlib.total_in(), self.zlib.total_out());
-            let result = self
-                .zlib
-                .decompress_vec(&block[consumed..], &mut out, FlushDecompress::Sync);
+            let result =
+                self.zlib
+                    .decompress_vec(&block[consumed..], &mut out, FlushDecompress::Sync);
             consumed += (self.zlib.total_in() - before_in) as usize;
-            let progressed = self.zlib.total_in() != before_in || self.zlib.total_out() != before_out;
+            let progressed =
+                self.zlib.total_in() != before_in || self.zlib.total_out() != before_out;
             match result {
                 Ok(Status::StreamEnd) => return Ok(out),
                 Ok(_) if consumed == block.len() && out.len() < out.capacity() => return Ok(out),
@@ -204,6 +205,11 @@ mod tests {
             }
             assert_eq!(decoder.decode(&block).unwrap(), headers);
         }
-        assert_eq!(decoder.decode(&encoder.encode(&Vec::new()).unwrap()).unwrap(), Vec::new());
+        assert_eq!(
+            decoder
+                .decode(&encoder.encode(&Vec::new()).unwrap())
+                .unwrap(),
+            Vec::new()
+        );
     }
 }

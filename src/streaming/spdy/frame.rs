@@ -140,9 +140,16 @@ fn put_u32(out: &mut Vec<u8>, value: u32) {
     out.extend(value.to_be_bytes());
 }
 
-fn control_header(out: &mut Vec<u8>, frame_type: u16, flags: u8, length: usize) -> Result<(), SpdyError> {
+fn control_header(
+    out: &mut Vec<u8>,
+    frame_type: u16,
+    flags: u8,
+    length: usize,
+) -> Result<(), SpdyError> {
     if length > MAX_PAYLOAD {
-        return Err(SpdyError::Protocol(format!("frame of {length} bytes is too long")));
+        return Err(SpdyError::Protocol(format!(
+            "frame of {length} bytes is too long"
+        )));
     }
     out.extend((0x8000 | VERSION).to_be_bytes());
     out.extend(frame_type.to_be_bytes());
@@ -155,12 +162,19 @@ impl Frame {
     pub fn encode(&self, headers: &mut HeaderEncoder, out: &mut Vec<u8>) -> Result<(), SpdyError> {
         let flag = |set: bool, bit: u8| if set { bit } else { 0 };
         match self {
-            Frame::Data { stream_id, fin, data } => {
+            Frame::Data {
+                stream_id,
+                fin,
+                data,
+            } => {
                 if data.len() > MAX_PAYLOAD {
                     return Err(SpdyError::Protocol("data frame too long".into()));
                 }
                 put_u32(out, stream_id & 0x7fff_ffff);
-                put_u32(out, (u32::from(flag(*fin, FLAG_FIN)) << 24) | data.len() as u32);
+                put_u32(
+                    out,
+                    (u32::from(flag(*fin, FLAG_FIN)) << 24) | data.len() as u32,
+                );
                 out.extend(data);
             }
             Frame::SynStream {
@@ -180,8 +194,21 @@ impl Frame {
                 out.push(0); // credential slot
                 out.extend(block);
             }
-            Frame::SynReply { stream_id, fin, headers: pairs } | Frame::Headers { stream_id, fin, headers: pairs } => {
-                let frame_type = if matches!(self, Frame::SynReply { .. }) { TYPE_SYN_REPLY } else { TYPE_HEADERS };
+            Frame::SynReply {
+                stream_id,
+                fin,
+                headers: pairs,
+            }
+            | Frame::Headers {
+                stream_id,
+                fin,
+                headers: pairs,
+            } => {
+                let frame_type = if matches!(self, Frame::SynReply { .. }) {
+                    TYPE_SYN_REPLY
+                } else {
+                    TYPE_HEADERS
+                };
                 let block = headers.encode(pairs)?;
                 control_header(out, frame_type, flag(*fin, FLAG_FIN), 4 + block.len())?;
                 put_u32(out, stream_id & 0x7fff_ffff);
@@ -193,7 +220,12 @@ impl Frame {
                 put_u32(out, *status);
             }
             Frame::Settings { clear, entries } => {
-                control_header(out, TYPE_SETTINGS, flag(*clear, 0x01), 4 + 8 * entries.len())?;
+                control_header(
+                    out,
+                    TYPE_SETTINGS,
+                    flag(*clear, 0x01),
+                    4 + 8 * entries.len(),
+                )?;
                 put_u32(out, entries.len() as u32);
                 for (flags, id, value) in entries {
                     put_u32(out, (u32::from(*flags) << 24) | (id & 0x00ff_ffff));
@@ -204,7 +236,10 @@ impl Frame {
                 control_header(out, TYPE_PING, 0, 4)?;
                 put_u32(out, *id);
             }
-            Frame::GoAway { last_good_stream_id, status } => {
+            Frame::GoAway {
+                last_good_stream_id,
+                status,
+            } => {
                 control_header(out, TYPE_GOAWAY, 0, 8)?;
                 put_u32(out, last_good_stream_id & 0x7fff_ffff);
                 put_u32(out, *status);
@@ -220,7 +255,10 @@ impl Frame {
     }
 
     /// Reads one frame; `Ok(None)` at a clean end of the connection between frames.
-    pub async fn read<R: AsyncRead + Unpin>(reader: &mut R, headers: &mut HeaderDecoder) -> Result<Option<Frame>, SpdyError> {
+    pub async fn read<R: AsyncRead + Unpin>(
+        reader: &mut R,
+        headers: &mut HeaderDecoder,
+    ) -> Result<Option<Frame>, SpdyError> {
         let mut head = [0u8; 8];
         match reader.read_exact(&mut head[..1]).await {
             Ok(_) => {}
@@ -242,17 +280,26 @@ impl Frame {
         }
         let version = ((first >> 16) & 0x7fff) as u16;
         if version != VERSION {
-            return Err(SpdyError::Protocol(format!("unsupported SPDY version {version}")));
+            return Err(SpdyError::Protocol(format!(
+                "unsupported SPDY version {version}"
+            )));
         }
         Self::control((first & 0xffff) as u16, flags, &payload, headers).map(Some)
     }
 
-    fn control(frame_type: u16, flags: u8, payload: &[u8], headers: &mut HeaderDecoder) -> Result<Frame, SpdyError> {
+    fn control(
+        frame_type: u16,
+        flags: u8,
+        payload: &[u8],
+        headers: &mut HeaderDecoder,
+    ) -> Result<Frame, SpdyError> {
         let word = |at: usize| -> Result<u32, SpdyError> {
             payload
                 .get(at..at + 4)
                 .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
-                .ok_or_else(|| SpdyError::Protocol(format!("control frame of type {frame_type} is too short")))
+                .ok_or_else(|| {
+                    SpdyError::Protocol(format!("control frame of type {frame_type} is too short"))
+                })
         };
         let fin = flags & FLAG_FIN != 0;
         Ok(match frame_type {
@@ -273,9 +320,17 @@ impl Frame {
                 let stream_id = word(0)? & 0x7fff_ffff;
                 let pairs = headers.decode(&payload[4..])?;
                 if frame_type == TYPE_SYN_REPLY {
-                    Frame::SynReply { stream_id, fin, headers: pairs }
+                    Frame::SynReply {
+                        stream_id,
+                        fin,
+                        headers: pairs,
+                    }
                 } else {
-                    Frame::Headers { stream_id, fin, headers: pairs }
+                    Frame::Headers {
+                        stream_id,
+                        fin,
+                        headers: pairs,
+                    }
                 }
             }
             TYPE_RST_STREAM => Frame::RstStream {
@@ -323,14 +378,38 @@ mod tests {
                 unidirectional: true,
                 headers: vec![("streamtype".into(), "error".into())],
             },
-            Frame::SynReply { stream_id: 1, fin: false, headers: Vec::new() },
-            Frame::Data { stream_id: 1, fin: true, data: b"hello".to_vec() },
-            Frame::RstStream { stream_id: 3, status: RstStatus::Cancel as u32 },
-            Frame::Settings { clear: false, entries: vec![(0, SETTINGS_INITIAL_WINDOW_SIZE, 65536)] },
+            Frame::SynReply {
+                stream_id: 1,
+                fin: false,
+                headers: Vec::new(),
+            },
+            Frame::Data {
+                stream_id: 1,
+                fin: true,
+                data: b"hello".to_vec(),
+            },
+            Frame::RstStream {
+                stream_id: 3,
+                status: RstStatus::Cancel as u32,
+            },
+            Frame::Settings {
+                clear: false,
+                entries: vec![(0, SETTINGS_INITIAL_WINDOW_SIZE, 65536)],
+            },
             Frame::Ping { id: 1 },
-            Frame::GoAway { last_good_stream_id: 5, status: 0 },
-            Frame::Headers { stream_id: 1, fin: true, headers: vec![("a".into(), "b".into())] },
-            Frame::WindowUpdate { stream_id: 0, delta: 1000 },
+            Frame::GoAway {
+                last_good_stream_id: 5,
+                status: 0,
+            },
+            Frame::Headers {
+                stream_id: 1,
+                fin: true,
+                headers: vec![("a".into(), "b".into())],
+            },
+            Frame::WindowUpdate {
+                stream_id: 0,
+                delta: 1000,
+            },
         ];
         let mut encoder = HeaderEncoder::new().unwrap();
         let mut wire = Vec::new();
@@ -340,7 +419,13 @@ mod tests {
         let mut decoder = HeaderDecoder::new();
         let mut reader = wire.as_slice();
         for frame in &frames {
-            assert_eq!(Frame::read(&mut reader, &mut decoder).await.unwrap().as_ref(), Some(frame));
+            assert_eq!(
+                Frame::read(&mut reader, &mut decoder)
+                    .await
+                    .unwrap()
+                    .as_ref(),
+                Some(frame)
+            );
         }
         assert_eq!(Frame::read(&mut reader, &mut decoder).await.unwrap(), None);
     }

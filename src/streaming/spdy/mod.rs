@@ -31,7 +31,12 @@ pub const UPGRADE_TOKEN: &str = "SPDY/3.1";
 /// The header naming the stream protocol.
 pub const PROTOCOL_HEADER: &str = "X-Stream-Protocol-Version";
 /// Exec/attach protocols, newest first.
-pub const EXEC_PROTOCOLS: [&str; 4] = ["v4.channel.k8s.io", "v3.channel.k8s.io", "v2.channel.k8s.io", "channel.k8s.io"];
+pub const EXEC_PROTOCOLS: [&str; 4] = [
+    "v4.channel.k8s.io",
+    "v3.channel.k8s.io",
+    "v2.channel.k8s.io",
+    "channel.k8s.io",
+];
 /// The port-forward protocol.
 pub const PORT_FORWARD_PROTOCOLS: [&str; 1] = ["portforward.k8s.io"];
 /// How long crius waits for the client to open the streams it announced.
@@ -73,7 +78,9 @@ pub fn negotiate<'a>(offered: &[String], supports: &[&'a str]) -> Result<Option<
         .iter()
         .find_map(|p| supports.iter().find(|s| *s == p).copied())
         .map(Some)
-        .ok_or_else(|| format!("none of the protocols {offered:?} is supported; crius supports {supports:?}"))
+        .ok_or_else(|| {
+            format!("none of the protocols {offered:?} is supported; crius supports {supports:?}")
+        })
 }
 
 #[async_trait]
@@ -112,17 +119,29 @@ where
     };
     let resizable = matches!(protocol, "v4.channel.k8s.io" | "v3.channel.k8s.io");
     let mut expected: Vec<&str> = vec!["error"];
-    expected.extend([(stdin, "stdin"), (stdout, "stdout"), (stderr && !tty, "stderr"), (tty && resizable, "resize")]
+    expected.extend(
+        [
+            (stdin, "stdin"),
+            (stdout, "stdout"),
+            (stderr && !tty, "stderr"),
+            (tty && resizable, "resize"),
+        ]
         .into_iter()
-        .filter_map(|(wanted, name)| wanted.then_some(name)));
-    let streams = match tokio::time::timeout(STREAM_CREATION_TIMEOUT, gather(&mut incoming, &expected)).await {
-        Ok(Some(streams)) => streams,
-        _ => {
-            tracing::debug!(?expected, "the client did not open the streams it announced");
-            session.close().await;
-            return;
-        }
-    };
+        .filter_map(|(wanted, name)| wanted.then_some(name)),
+    );
+    let streams =
+        match tokio::time::timeout(STREAM_CREATION_TIMEOUT, gather(&mut incoming, &expected)).await
+        {
+            Ok(Some(streams)) => streams,
+            _ => {
+                tracing::debug!(
+                    ?expected,
+                    "the client did not open the streams it announced"
+                );
+                session.close().await;
+                return;
+            }
+        };
     let mut streams = streams;
     let mut take = |name: &str| streams.remove(name);
     let error = take("error").expect("gathered");
@@ -139,11 +158,16 @@ where
 }
 
 /// Waits for one stream of each `expected` type; `None` if the session ends first.
-async fn gather(incoming: &mut mpsc::UnboundedReceiver<Stream>, expected: &[&str]) -> Option<HashMap<String, Stream>> {
+async fn gather(
+    incoming: &mut mpsc::UnboundedReceiver<Stream>,
+    expected: &[&str],
+) -> Option<HashMap<String, Stream>> {
     let mut streams = HashMap::new();
     while streams.len() < expected.len() {
         let stream = incoming.recv().await?;
-        let kind = header(&stream.headers, "streamtype").unwrap_or_default().to_ascii_lowercase();
+        let kind = header(&stream.headers, "streamtype")
+            .unwrap_or_default()
+            .to_ascii_lowercase();
         if expected.contains(&kind.as_str()) && !streams.contains_key(&kind) {
             streams.insert(kind, stream);
         } else {
@@ -169,7 +193,9 @@ where
     // Streams wait here for their partner, keyed by request id.
     let mut waiting: HashMap<String, (Option<Stream>, Option<Stream>)> = HashMap::new();
     while let Some(stream) = incoming.recv().await {
-        let kind = header(&stream.headers, "streamtype").unwrap_or_default().to_ascii_lowercase();
+        let kind = header(&stream.headers, "streamtype")
+            .unwrap_or_default()
+            .to_ascii_lowercase();
         // Clients older than request ids pair a data stream with the error stream opened just
         // before it.
         let key = match (header(&stream.headers, "requestid"), kind.as_str()) {
@@ -186,10 +212,11 @@ where
                 continue;
             }
         }
-        if matches!(waiting.get(&key), Some((Some(_), Some(_)))) {
-            if let Some((Some(error), Some(data))) = waiting.remove(&key) {
-                tokio::spawn(forward_pair(runtime.clone(), request.sandbox_id.clone(), error, data));
-            }
+        if matches!(waiting.get(&key), Some((Some(_), Some(_))))
+            && let Some((Some(error), Some(data))) = waiting.remove(&key)
+        {
+            let sandbox_id = request.sandbox_id.clone();
+            tokio::spawn(forward_pair(runtime.clone(), sandbox_id, error, data));
         }
     }
     session.close().await;
@@ -197,7 +224,9 @@ where
 
 /// Connects one error/data pair to its port.
 async fn forward_pair(runtime: Arc<Runtime>, sandbox_id: String, error: Stream, data: Stream) {
-    let port = header(&data.headers, "port").and_then(|p| p.parse::<u16>().ok()).filter(|&p| p != 0);
+    let port = header(&data.headers, "port")
+        .and_then(|p| p.parse::<u16>().ok())
+        .filter(|&p| p != 0);
     let Some(port) = port else {
         let _ = error.writer.write(b"invalid or missing port header").await;
         let _ = error.writer.close().await;
@@ -207,7 +236,10 @@ async fn forward_pair(runtime: Arc<Runtime>, sandbox_id: String, error: Stream, 
     let connection = match runtime.open_port(&sandbox_id, port).await {
         Ok(connection) => connection,
         Err(e) => {
-            let message = format!("error forwarding port {port} to pod {sandbox_id}: {}", e.message());
+            let message = format!(
+                "error forwarding port {port} to pod {sandbox_id}: {}",
+                e.message()
+            );
             let _ = error.writer.write(message.as_bytes()).await;
             let _ = error.writer.close().await;
             let _ = data.writer.close().await;
@@ -215,7 +247,11 @@ async fn forward_pair(runtime: Arc<Runtime>, sandbox_id: String, error: Stream, 
         }
     };
     let (mut from_pod, mut to_pod) = tokio::io::split(connection);
-    let Stream { reader: mut from_client, writer: to_client, .. } = data;
+    let Stream {
+        reader: mut from_client,
+        writer: to_client,
+        ..
+    } = data;
     let upstream = async {
         while let Some(bytes) = from_client.recv().await {
             if to_pod.write_all(&bytes).await.is_err() {
@@ -248,9 +284,22 @@ mod tests {
 
     #[test]
     fn negotiation_follows_the_clients_order() {
-        let offered = vec!["v5.channel.k8s.io".to_string(), "v3.channel.k8s.io".into(), "v4.channel.k8s.io".into()];
-        assert_eq!(negotiate(&offered, &EXEC_PROTOCOLS), Ok(Some("v3.channel.k8s.io")));
-        assert_eq!(negotiate(&["v2.channel.k8s.io, channel.k8s.io".into()], &EXEC_PROTOCOLS), Ok(Some("v2.channel.k8s.io")));
+        let offered = vec![
+            "v5.channel.k8s.io".to_string(),
+            "v3.channel.k8s.io".into(),
+            "v4.channel.k8s.io".into(),
+        ];
+        assert_eq!(
+            negotiate(&offered, &EXEC_PROTOCOLS),
+            Ok(Some("v3.channel.k8s.io"))
+        );
+        assert_eq!(
+            negotiate(
+                &["v2.channel.k8s.io, channel.k8s.io".into()],
+                &EXEC_PROTOCOLS
+            ),
+            Ok(Some("v2.channel.k8s.io"))
+        );
         assert_eq!(negotiate(&[], &EXEC_PROTOCOLS), Ok(None));
         assert!(negotiate(&["v9".into()], &EXEC_PROTOCOLS).is_err());
     }

@@ -95,8 +95,20 @@ impl StreamReader {
         if self.unacknowledged >= UPDATE_THRESHOLD {
             let delta = self.unacknowledged as u32;
             self.unacknowledged = 0;
-            let _ = self.shared.send(Frame::WindowUpdate { stream_id: self.id, delta }).await;
-            let _ = self.shared.send(Frame::WindowUpdate { stream_id: 0, delta }).await;
+            let _ = self
+                .shared
+                .send(Frame::WindowUpdate {
+                    stream_id: self.id,
+                    delta,
+                })
+                .await;
+            let _ = self
+                .shared
+                .send(Frame::WindowUpdate {
+                    stream_id: 0,
+                    delta,
+                })
+                .await;
         }
         Some(data)
     }
@@ -164,10 +176,19 @@ impl StreamWriter {
                 }
                 let enforce = flow.enforce;
                 let session = flow.session;
-                let window = flow.streams.get_mut(&self.id).ok_or(SpdyError::Reset(self.id))?;
-                let room = if enforce { (*window).min(session) } else { i64::MAX };
+                let window = flow
+                    .streams
+                    .get_mut(&self.id)
+                    .ok_or(SpdyError::Reset(self.id))?;
+                let room = if enforce {
+                    (*window).min(session)
+                } else {
+                    i64::MAX
+                };
                 if room > 0 {
-                    let n = wanted.min(MAX_DATA_FRAME).min(usize::try_from(room).unwrap_or(usize::MAX));
+                    let n = wanted
+                        .min(MAX_DATA_FRAME)
+                        .min(usize::try_from(room).unwrap_or(usize::MAX));
                     *window -= n as i64;
                     flow.session -= n as i64;
                     return Ok(n);
@@ -207,7 +228,12 @@ impl Session {
         tokio::spawn(write_frames(write_half, encoder, outgoing));
         let (streams_tx, streams) = mpsc::unbounded_channel();
         let (done_tx, reader_done) = oneshot::channel();
-        let reader = tokio::spawn(read_frames(BufReader::new(read_half), shared.clone(), streams_tx, done_tx));
+        let reader = tokio::spawn(read_frames(
+            BufReader::new(read_half),
+            shared.clone(),
+            streams_tx,
+            done_tx,
+        ));
         Ok((
             Session {
                 shared,
@@ -229,7 +255,13 @@ impl Session {
             })
             .await;
         let (flushed_tx, flushed) = oneshot::channel();
-        if self.shared.out.send(Outgoing::Close(flushed_tx)).await.is_ok() {
+        if self
+            .shared
+            .out
+            .send(Outgoing::Close(flushed_tx))
+            .await
+            .is_ok()
+        {
             let _ = flushed.await;
         }
         if let Some(done) = self.reader_done.take() {
@@ -245,7 +277,11 @@ impl Drop for Session {
     }
 }
 
-async fn write_frames<W: AsyncWrite + Unpin>(mut writer: W, mut encoder: HeaderEncoder, mut outgoing: mpsc::Receiver<Outgoing>) {
+async fn write_frames<W: AsyncWrite + Unpin>(
+    mut writer: W,
+    mut encoder: HeaderEncoder,
+    mut outgoing: mpsc::Receiver<Outgoing>,
+) {
     let mut buffer = Vec::with_capacity(64 * 1024);
     while let Some(item) = outgoing.recv().await {
         let mut next = Some(item);
@@ -296,14 +332,32 @@ async fn read_frames<R: AsyncRead + Unpin>(
             }
         };
         let handled = match frame {
-            Frame::SynStream { stream_id, fin, headers, .. } => {
-                open_stream(&shared, &streams, &mut inbound, &mut last_stream, stream_id, fin, headers).await
+            Frame::SynStream {
+                stream_id,
+                fin,
+                headers,
+                ..
+            } => {
+                open_stream(
+                    &shared,
+                    &streams,
+                    &mut inbound,
+                    &mut last_stream,
+                    stream_id,
+                    fin,
+                    headers,
+                )
+                .await
             }
-            Frame::Data { stream_id, fin, data } => {
-                if let Some(sender) = inbound.get(&stream_id) {
-                    if !data.is_empty() {
-                        let _ = sender.send(data);
-                    }
+            Frame::Data {
+                stream_id,
+                fin,
+                data,
+            } => {
+                if let Some(sender) = inbound.get(&stream_id)
+                    && !data.is_empty()
+                {
+                    let _ = sender.send(data);
                 }
                 if fin {
                     inbound.remove(&stream_id);
@@ -342,7 +396,11 @@ async fn read_frames<R: AsyncRead + Unpin>(
                 });
                 Ok(())
             }
-            Frame::GoAway { .. } | Frame::Ping { .. } | Frame::SynReply { .. } | Frame::Headers { .. } | Frame::Ignored { .. } => Ok(()),
+            Frame::GoAway { .. }
+            | Frame::Ping { .. }
+            | Frame::SynReply { .. }
+            | Frame::Headers { .. }
+            | Frame::Ignored { .. } => Ok(()),
         };
         if handled.is_err() {
             break;
@@ -362,7 +420,7 @@ async fn open_stream(
     headers: Headers,
 ) -> Result<(), SpdyError> {
     // Client streams have odd, increasing ids.
-    if stream_id % 2 == 0 || stream_id <= *last_stream {
+    if stream_id.is_multiple_of(2) || stream_id <= *last_stream {
         return shared
             .send(Frame::RstStream {
                 stream_id,

@@ -69,7 +69,9 @@ impl ErrorKind {
 
     /// Parses a gRPC code name as written by [`ErrorKind::grpc_name`].
     pub fn from_grpc_name(name: &str) -> Option<ErrorKind> {
-        ErrorKind::ALL.into_iter().find(|kind| kind.grpc_name() == name)
+        ErrorKind::ALL
+            .into_iter()
+            .find(|kind| kind.grpc_name() == name)
     }
 }
 

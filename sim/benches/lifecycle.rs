@@ -60,7 +60,11 @@ impl Settings {
             .unwrap_or(if quick { 1.0 } else { 3.0 });
         Settings {
             per_level: Duration::from_secs_f64(seconds),
-            milestones: if quick { vec![200, 1_000] } else { vec![1_000, 10_000] },
+            milestones: if quick {
+                vec![200, 1_000]
+            } else {
+                vec![1_000, 10_000]
+            },
         }
     }
 }
@@ -125,7 +129,13 @@ impl Daemon {
             status
                 .lines()
                 .find_map(|line| line.strip_prefix(name))
-                .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+                .and_then(|rest| {
+                    rest.trim()
+                        .trim_end_matches("kB")
+                        .trim()
+                        .parse::<u64>()
+                        .ok()
+                })
                 .map(|kib| kib * 1024)
                 .unwrap_or_else(|| panic!("no {name} in /proc status"))
         };
@@ -181,7 +191,11 @@ async fn connect(socket: &Path) -> Channel {
         .expect("a valid placeholder URI")
         .connect_with_connector(tower::service_fn(move |_: Uri| {
             let socket = socket.clone();
-            async move { tokio::net::UnixStream::connect(socket).await.map(TokioIo::new) }
+            async move {
+                tokio::net::UnixStream::connect(socket)
+                    .await
+                    .map(TokioIo::new)
+            }
         }))
         .await
         .expect("connect to the CRI socket")
@@ -325,7 +339,11 @@ fn container_config(logs: bool) -> cri::ContainerConfig {
         }),
         image: Some(image_spec()),
         command: vec!["sleep".into(), "3600".into()],
-        log_path: if logs { "app/0.log".into() } else { String::new() },
+        log_path: if logs {
+            "app/0.log".into()
+        } else {
+            String::new()
+        },
         labels: HashMap::from([("app".to_string(), "app".to_string())]),
         ..Default::default()
     }
@@ -344,7 +362,12 @@ async fn pull(client: &mut Client, latencies: Option<&mut Latencies>) {
         image: Some(image_spec()),
         ..Default::default()
     };
-    timed(latencies, Call::PullImage, client.images.pull_image(request)).await;
+    timed(
+        latencies,
+        Call::PullImage,
+        client.images.pull_image(request),
+    )
+    .await;
 }
 
 /// Runs pod `n` with one started container; returns the pod and container
@@ -386,7 +409,12 @@ async fn start_pod(
     let start = cri::StartContainerRequest {
         container_id: container.clone(),
     };
-    timed(latencies, Call::StartContainer, client.runtime.start_container(start)).await;
+    timed(
+        latencies,
+        Call::StartContainer,
+        client.runtime.start_container(start),
+    )
+    .await;
     (pod, container)
 }
 
@@ -422,7 +450,9 @@ async fn lifecycle(client: &mut Client, n: u64, log_root: &Path, latencies: &mut
         client.runtime.stop_pod_sandbox(stop),
     )
     .await;
-    let remove = cri::RemovePodSandboxRequest { pod_sandbox_id: pod };
+    let remove = cri::RemovePodSandboxRequest {
+        pod_sandbox_id: pod,
+    };
     timed(
         Some(&mut *latencies),
         Call::RemovePodSandbox,
@@ -469,7 +499,12 @@ impl Level {
 }
 
 /// Runs lifecycles from `concurrency` tasks until `budget` has passed.
-async fn throughput(daemon: &Daemon, concurrency: usize, budget: Duration, next_pod: &Arc<AtomicU64>) -> Level {
+async fn throughput(
+    daemon: &Daemon,
+    concurrency: usize,
+    budget: Duration,
+    next_pod: &Arc<AtomicU64>,
+) -> Level {
     let log_root = Arc::new(daemon.log_root());
     let clients = clients(&daemon.socket, concurrency).await;
     let (daemon_cpu, client_cpu) = (daemon.cpu(), cpu_time("self"));
@@ -614,8 +649,9 @@ async fn memory(milestones: &[usize]) -> Vec<Milestone> {
 }
 
 fn memory_table(readings: &[Milestone]) -> String {
-    let mut out =
-        String::from("| live pods (1 container each) | VmRSS MiB | VmHWM MiB | KiB/pod over idle | fill time s |\n");
+    let mut out = String::from(
+        "| live pods (1 container each) | VmRSS MiB | VmHWM MiB | KiB/pod over idle | fill time s |\n",
+    );
     out.push_str("|---:|---:|---:|---:|---:|\n");
     let idle = readings.first().map(|m| m.memory.rss).unwrap_or(0);
     for m in readings {
@@ -653,7 +689,8 @@ fn today() -> String {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let day_of_era = z.rem_euclid(146_097);
-    let year_of_era = (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let year_of_era =
+        (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
     let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
     let month_index = (5 * day_of_year + 2) / 153; // 0 = March
     let day = day_of_year - (153 * month_index + 2) / 5 + 1;
@@ -673,7 +710,9 @@ async fn main() {
         return;
     }
     let settings = Settings::from_env();
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
     eprintln!(
         "crius-sim lifecycle bench: {:.1} s per level, milestones {:?}, {cores} cores",
         settings.per_level.as_secs_f64(),
@@ -712,7 +751,12 @@ async fn main() {
     for level in &mut levels {
         let (slowest, slowest_p99) = Call::ALL
             .iter()
-            .map(|&call| (call.name(), quantile(&mut level.latencies.calls[call as usize], 0.99)))
+            .map(|&call| {
+                (
+                    call.name(),
+                    quantile(&mut level.latencies.calls[call as usize], 0.99),
+                )
+            })
             .max_by_key(|&(_, p99)| p99)
             .unwrap_or(("—", 0));
         let (daemon_cores, client_cores) = level.cores_used();

@@ -95,10 +95,11 @@ pub enum CatalogueError {
 impl Catalogue {
     /// Parses a catalogue; `origin` names it in errors.
     pub fn from_toml_str(text: &str, origin: &str) -> Result<Catalogue, CatalogueError> {
-        let mut catalogue: Catalogue = toml::from_str(text).map_err(|e| CatalogueError::Invalid {
-            path: origin.to_string(),
-            message: e.to_string(),
-        })?;
+        let mut catalogue: Catalogue =
+            toml::from_str(text).map_err(|e| CatalogueError::Invalid {
+                path: origin.to_string(),
+                message: e.to_string(),
+            })?;
         for (index, image) in catalogue.images.iter_mut().enumerate() {
             let name = ImageName::parse(&image.reference).map_err(|e| CatalogueError::Invalid {
                 path: origin.to_string(),
@@ -120,7 +121,9 @@ impl Catalogue {
 
     /// The catalogued image for a normalised reference.
     pub fn find(&self, reference: &str) -> Option<&CatalogueImage> {
-        self.images.iter().find(|image| image.reference == reference)
+        self.images
+            .iter()
+            .find(|image| image.reference == reference)
     }
 }
 
@@ -143,7 +146,8 @@ mod tests {
 
     #[test]
     fn rejects_unknown_fields_and_bad_references() {
-        let err = Catalogue::from_toml_str("[[image]]\nreference = \"x\"\ncolour = 1\n", "t").unwrap_err();
+        let err = Catalogue::from_toml_str("[[image]]\nreference = \"x\"\ncolour = 1\n", "t")
+            .unwrap_err();
         assert!(err.to_string().contains("colour"), "{err}");
         let err = Catalogue::from_toml_str("[[image]]\nreference = \"Bad\"\n", "t").unwrap_err();
         assert!(err.to_string().contains("image[0].reference"), "{err}");

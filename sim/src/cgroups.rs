@@ -49,9 +49,15 @@ impl Cgroups for FakeCgroups {
     }
 
     async fn create_pod(&self, sandbox_id: &str, parent: &str) -> Result<String, CgroupError> {
-        let parent = if parent.is_empty() { "/kubepods" } else { parent };
+        let parent = if parent.is_empty() {
+            "/kubepods"
+        } else {
+            parent
+        };
         let path = format!("{}/crius-{sandbox_id}", parent.trim_end_matches('/'));
-        self.pods.lock().insert(sandbox_id.to_string(), path.clone());
+        self.pods
+            .lock()
+            .insert(sandbox_id.to_string(), path.clone());
         Ok(path)
     }
 
@@ -61,9 +67,12 @@ impl Cgroups for FakeCgroups {
     }
 
     async fn container_usage(&self, container_id: &str) -> Result<ResourceUsage, CgroupError> {
-        let usage = self.runtime.usage(container_id).ok_or_else(|| CgroupError::NotFound {
-            id: container_id.to_string(),
-        })?;
+        let usage = self
+            .runtime
+            .usage(container_id)
+            .ok_or_else(|| CgroupError::NotFound {
+                id: container_id.to_string(),
+            })?;
         let cpu = (usage.ran_for.as_nanos() / CPU_SHARE_DIVISOR) as u64;
         let memory = if usage.running {
             let growth = (usage.ran_for.as_secs() * GROWTH_PER_SECOND).min(MAX_GROWTH);

@@ -35,7 +35,11 @@ impl VirtualClock {
     /// A clock that starts at `origin` and runs `speed` times as fast as real time.
     /// `speed` must be positive and finite.
     pub fn scaled(origin: Timestamp, speed: f64) -> VirtualClock {
-        let speed = if speed.is_finite() && speed > 0.0 { speed } else { 1.0 };
+        let speed = if speed.is_finite() && speed > 0.0 {
+            speed
+        } else {
+            1.0
+        };
         VirtualClock {
             mode: Mutex::new(Mode::Scaled {
                 origin,
@@ -126,7 +130,10 @@ mod tests {
         tokio::task::yield_now().await;
         assert!(!sleeper.is_finished());
         clock.advance(Duration::from_secs(2));
-        tokio::time::timeout(Duration::from_secs(5), sleeper).await.unwrap().unwrap();
+        tokio::time::timeout(Duration::from_secs(5), sleeper)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(clock.now(), 1_000 + 5_000_000_000);
     }
 

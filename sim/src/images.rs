@@ -42,10 +42,17 @@ fn default_files() -> BTreeMap<String, String> {
     BTreeMap::from([
         (
             "/etc/passwd".to_string(),
-            "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n".to_string(),
+            "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n"
+                .to_string(),
         ),
-        ("/etc/group".to_string(), "root:x:0:\nnogroup:x:65534:\n".to_string()),
-        ("/etc/os-release".to_string(), "NAME=\"crius-sim\"\nID=crius-sim\n".to_string()),
+        (
+            "/etc/group".to_string(),
+            "root:x:0:\nnogroup:x:65534:\n".to_string(),
+        ),
+        (
+            "/etc/os-release".to_string(),
+            "NAME=\"crius-sim\"\nID=crius-sim\n".to_string(),
+        ),
     ])
 }
 
@@ -66,7 +73,12 @@ impl FakeImages {
 
     /// A file of image `id`, if it has one at `path`.
     pub fn file(&self, id: &str, path: &str) -> Option<Vec<u8>> {
-        self.content.lock().get(id)?.files.get(path).map(|f| f.clone().into_bytes())
+        self.content
+            .lock()
+            .get(id)?
+            .files
+            .get(path)
+            .map(|f| f.clone().into_bytes())
     }
 
     /// The synthetic image for a reference, or the catalogued one.
@@ -87,13 +99,20 @@ impl FakeImages {
         let entry = entry.unwrap_or(&default_entry);
         let manifest_digest = match &name.digest {
             Some(digest) => digest.clone(),
-            None => sha256(&["manifest", &name.repository(), name.tag.as_deref().unwrap_or("")]),
+            None => sha256(&[
+                "manifest",
+                &name.repository(),
+                name.tag.as_deref().unwrap_or(""),
+            ]),
         };
         let config = ImageConfig {
             user: entry.user.clone(),
             entrypoint: entry.entrypoint.clone(),
             cmd: entry.cmd.clone().unwrap_or_else(|| vec!["sh".to_string()]),
-            env: entry.env.clone().unwrap_or_else(|| vec![DEFAULT_PATH.to_string()]),
+            env: entry
+                .env
+                .clone()
+                .unwrap_or_else(|| vec![DEFAULT_PATH.to_string()]),
             working_dir: entry.working_dir.clone(),
             stop_signal: entry.stop_signal.clone(),
             labels: Default::default(),
@@ -113,19 +132,33 @@ impl FakeImages {
             size: size.max(1),
             config,
         };
-        Ok((pulled, Content { size: size.max(1), files }))
+        Ok((
+            pulled,
+            Content {
+                size: size.max(1),
+                files,
+            },
+        ))
     }
 }
 
 #[async_trait]
 impl ImageStore for FakeImages {
-    async fn pull(&self, reference: &str, _auth: Option<&RegistryAuth>) -> Result<PulledImage, ImageError> {
+    async fn pull(
+        &self,
+        reference: &str,
+        _auth: Option<&RegistryAuth>,
+    ) -> Result<PulledImage, ImageError> {
         let name = ImageName::parse(reference).map_err(|e| ImageError::Failed {
             reference: reference.to_string(),
             message: e.to_string(),
             kind: e.kind(),
         })?;
-        if let Some((kind, message)) = self.faults.enter(CallSite::new("PullImage").image(reference)).await {
+        if let Some((kind, message)) = self
+            .faults
+            .enter(CallSite::new("PullImage").image(reference))
+            .await
+        {
             return Err(ImageError::Failed {
                 reference: reference.to_string(),
                 message,
@@ -138,7 +171,11 @@ impl ImageStore for FakeImages {
     }
 
     async fn remove(&self, id: &str) -> Result<(), ImageError> {
-        if let Some((kind, message)) = self.faults.enter(CallSite::new("RemoveImage").image(id)).await {
+        if let Some((kind, message)) = self
+            .faults
+            .enter(CallSite::new("RemoveImage").image(id))
+            .await
+        {
             return Err(ImageError::Failed {
                 reference: id.to_string(),
                 message,

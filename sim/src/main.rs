@@ -31,7 +31,11 @@ enum Command {
 #[derive(clap::Args, Debug)]
 struct ServeArgs {
     /// Unix socket to serve the CRI on.
-    #[arg(long, env = "CRIUS_SIM_SOCKET", default_value = "/tmp/crius-sim/crius.sock")]
+    #[arg(
+        long,
+        env = "CRIUS_SIM_SOCKET",
+        default_value = "/tmp/crius-sim/crius.sock"
+    )]
     socket: PathBuf,
     /// Fault plan (TOML) to inject failures from.
     #[arg(long, env = "CRIUS_SIM_FAULT_PLAN")]
@@ -87,7 +91,10 @@ fn main() -> ExitCode {
 
 async fn serve(args: ServeArgs) -> Result<(), String> {
     if !(args.speed.is_finite() && args.speed > 0.0) {
-        return Err(format!("--speed must be a positive number, got {}", args.speed));
+        return Err(format!(
+            "--speed must be a positive number, got {}",
+            args.speed
+        ));
     }
     let faults = match &args.fault_plan {
         Some(path) => {
@@ -133,7 +140,8 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         .map_err(|e| format!("--streaming-address {}: {e}", args.streaming_address))?;
     let streams = streaming.clone();
     let _streaming = tokio::spawn(async move { streams.serve(std::future::pending()).await });
-    let server = CriServer::new(core, Identity::crius(handlers_with_default, info)).with_streaming(streaming);
+    let server = CriServer::new(core, Identity::crius(handlers_with_default, info))
+        .with_streaming(streaming);
     server
         .serve(&args.socket, crius::server::shutdown_signal())
         .await

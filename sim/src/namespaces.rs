@@ -8,10 +8,10 @@ use crius::backend::PodNamespaces;
 use crius::backend::namespaces::NamespaceError;
 use crius::backend::oci::PodHandle;
 use crius::model::{DnsConfig, NamespaceMode, SandboxConfig};
-use std::sync::Arc;
 use parking_lot::Mutex;
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// Fake namespace pinning.
 pub struct FakeNamespaces {
@@ -87,12 +87,21 @@ fn pod_files(config: &PodFiles) -> BTreeMap<String, Vec<u8>> {
 
 #[async_trait]
 impl PodNamespaces for FakeNamespaces {
-    async fn create(&self, sandbox_id: &str, config: &SandboxConfig, cgroup: &str) -> Result<PodHandle, NamespaceError> {
+    async fn create(
+        &self,
+        sandbox_id: &str,
+        config: &SandboxConfig,
+        cgroup: &str,
+    ) -> Result<PodHandle, NamespaceError> {
         // RunPodSandbox faults strike where CNI ADD would fail (FakeNetwork::setup); a
         // host-network pod has no network step, so its faults strike here instead.
         let host_network = config.linux.namespace_options.network == NamespaceMode::Node;
         let site = CallSite::new("RunPodSandbox").pod(&config.metadata.name);
-        let fault = if host_network { self.faults.enter(site).await } else { None };
+        let fault = if host_network {
+            self.faults.enter(site).await
+        } else {
+            None
+        };
         if let Some((kind, message)) = fault {
             return Err(NamespaceError::Failed {
                 sandbox_id: sandbox_id.to_string(),
@@ -102,17 +111,21 @@ impl PodNamespaces for FakeNamespaces {
         }
         let options = &config.linux.namespace_options;
         let pinned = |mode: NamespaceMode, kind: &str| {
-            (mode != NamespaceMode::Node).then(|| PathBuf::from(format!("/run/crius-sim/ns/{sandbox_id}/{kind}")))
+            (mode != NamespaceMode::Node)
+                .then(|| PathBuf::from(format!("/run/crius-sim/ns/{sandbox_id}/{kind}")))
         };
         let handle = PodHandle {
             cgroup: cgroup.to_string(),
             netns: pinned(options.network, "net"),
             ipcns: pinned(options.ipc, "ipc"),
             utsns: pinned(options.network, "uts"),
-            pidns: (options.pid == NamespaceMode::Pod).then(|| PathBuf::from(format!("/run/crius-sim/ns/{sandbox_id}/pid"))),
+            pidns: (options.pid == NamespaceMode::Pod)
+                .then(|| PathBuf::from(format!("/run/crius-sim/ns/{sandbox_id}/pid"))),
             files: Vec::new(),
         };
-        self.pods.lock().insert(sandbox_id.to_string(), Arc::new(PodFiles::of(config)));
+        self.pods
+            .lock()
+            .insert(sandbox_id.to_string(), Arc::new(PodFiles::of(config)));
         Ok(handle)
     }
 

@@ -23,9 +23,13 @@ impl Subnet {
             .split_once('/')
             .ok_or_else(|| format!("subnet {cidr:?} is not in CIDR form a.b.c.d/n"))?;
         let addr: Ipv4Addr = addr.parse().map_err(|e| format!("subnet {cidr:?}: {e}"))?;
-        let prefix: u8 = prefix.parse().map_err(|e| format!("subnet {cidr:?}: {e}"))?;
+        let prefix: u8 = prefix
+            .parse()
+            .map_err(|e| format!("subnet {cidr:?}: {e}"))?;
         if !(8..=30).contains(&prefix) {
-            return Err(format!("subnet {cidr:?}: prefix length must be between 8 and 30"));
+            return Err(format!(
+                "subnet {cidr:?}: prefix length must be between 8 and 30"
+            ));
         }
         let mask = u32::MAX << (32 - prefix);
         Ok(Subnet {
@@ -84,7 +88,12 @@ impl FakeNetwork {
     }
 }
 
-fn failed(sandbox_id: &str, operation: &'static str, kind: crius::error::ErrorKind, message: String) -> NetworkError {
+fn failed(
+    sandbox_id: &str,
+    operation: &'static str,
+    kind: crius::error::ErrorKind,
+    message: String,
+) -> NetworkError {
     NetworkError::Failed {
         sandbox_id: sandbox_id.to_string(),
         operation,
@@ -130,7 +139,9 @@ impl PodNetwork for FakeNetwork {
         state.next = (index + 1) % hosts;
         state.in_use.insert(index);
         let subnet = state.subnet;
-        state.pods.insert(pod.sandbox_id.to_string(), (subnet, index));
+        state
+            .pods
+            .insert(pod.sandbox_id.to_string(), (subnet, index));
         Ok(PodAddresses {
             ip: subnet.host(index).to_string(),
             additional_ips: Vec::new(),
@@ -143,17 +154,22 @@ impl PodNetwork for FakeNetwork {
             return Err(failed(pod.sandbox_id, "teardown", kind, message));
         }
         let mut state = self.state.lock();
-        if let Some((subnet, index)) = state.pods.remove(pod.sandbox_id) {
-            if subnet == state.subnet {
-                state.in_use.remove(&index);
-            }
+        if let Some((subnet, index)) = state.pods.remove(pod.sandbox_id)
+            && subnet == state.subnet
+        {
+            state.in_use.remove(&index);
         }
         Ok(())
     }
 
     async fn set_pod_cidr(&self, cidr: &str) -> Result<(), NetworkError> {
         let subnet = Subnet::parse(cidr).map_err(|message| {
-            failed("", "set_pod_cidr", crius::error::ErrorKind::InvalidArgument, message)
+            failed(
+                "",
+                "set_pod_cidr",
+                crius::error::ErrorKind::InvalidArgument,
+                message,
+            )
         })?;
         let mut state = self.state.lock();
         if state.subnet != subnet {

@@ -83,7 +83,12 @@ impl SimNode {
         let faults = FaultPoint::new(options.faults.clone(), dyn_clock.clone());
         let images = Arc::new(FakeImages::new(options.catalogue, faults.clone()));
         let namespaces = Arc::new(FakeNamespaces::new(faults.clone()));
-        let runtime = Arc::new(FakeRuntime::new(dyn_clock.clone(), faults.clone(), images.clone(), namespaces.clone()));
+        let runtime = Arc::new(FakeRuntime::new(
+            dyn_clock.clone(),
+            faults.clone(),
+            images.clone(),
+            namespaces.clone(),
+        ));
         SimNode {
             rootfs: Arc::new(FakeRootfs::new(images.clone())),
             network: Arc::new(FakeNetwork::new(options.subnet, faults)),
@@ -128,7 +133,9 @@ impl SimNode {
             interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
             loop {
                 interval.tick().await;
-                let Some(runtime) = runtime.upgrade() else { return };
+                let Some(runtime) = runtime.upgrade() else {
+                    return;
+                };
                 runtime.progress();
             }
         })

@@ -48,8 +48,12 @@ impl RootfsStore for FakeRootfs {
                 image_id: image_id.to_string(),
             });
         }
-        self.layers.lock().insert(container_id.to_string(), image_id.to_string());
-        Ok(PathBuf::from(format!("/run/crius-sim/rootfs/{container_id}")))
+        self.layers
+            .lock()
+            .insert(container_id.to_string(), image_id.to_string());
+        Ok(PathBuf::from(format!(
+            "/run/crius-sim/rootfs/{container_id}"
+        )))
     }
 
     async fn remove(&self, container_id: &str) -> Result<(), RootfsError> {

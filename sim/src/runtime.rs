@@ -15,7 +15,9 @@ use crate::signal::signal_number;
 use async_trait::async_trait;
 use crius::backend::Clock;
 use crius::backend::OciRuntime;
-use crius::backend::oci::{CreateContainer, ExecOutput, ExitNotice, ExitStatus, OciError, ProcessState};
+use crius::backend::oci::{
+    CreateContainer, ExecOutput, ExitNotice, ExitStatus, OciError, ProcessState,
+};
 use crius::cri_log::CriLogWriter;
 use crius::model::{LinuxResources, Timestamp};
 use parking_lot::Mutex;
@@ -86,12 +88,18 @@ impl FileSource for ContainerFiles<'_> {
         let mount = self
             .mounts
             .iter()
-            .filter(|(inside, _)| path == inside || path.starts_with(&format!("{}/", inside.trim_end_matches('/'))))
+            .filter(|(inside, _)| {
+                path == inside || path.starts_with(&format!("{}/", inside.trim_end_matches('/')))
+            })
             .max_by_key(|(inside, _)| inside.len());
         if let Some((inside, host)) = mount {
             let rest = path[inside.len()..].trim_start_matches('/');
             let host = PathBuf::from(host);
-            let target = if rest.is_empty() { host } else { host.join(rest) };
+            let target = if rest.is_empty() {
+                host
+            } else {
+                host.join(rest)
+            };
             return std::fs::read(target).ok();
         }
         self.namespaces
@@ -133,7 +141,12 @@ pub struct ProcessUsage {
 
 impl FakeRuntime {
     /// A runtime on `clock`, reading files through the fake images and namespaces.
-    pub fn new(clock: Arc<dyn Clock>, faults: FaultPoint, images: Arc<FakeImages>, namespaces: Arc<FakeNamespaces>) -> FakeRuntime {
+    pub fn new(
+        clock: Arc<dyn Clock>,
+        faults: FaultPoint,
+        images: Arc<FakeImages>,
+        namespaces: Arc<FakeNamespaces>,
+    ) -> FakeRuntime {
         let (exits, _) = broadcast::channel(4096);
         let (outputs, _) = broadcast::channel(4096);
         FakeRuntime {
@@ -158,9 +171,16 @@ impl FakeRuntime {
 
     /// Runs `f` over the files of running container `id`, as a process started in it (an
     /// exec) sees them.
-    pub fn with_files<R>(&self, id: &str, f: impl FnOnce(&dyn FileSource) -> R) -> Result<R, OciError> {
+    pub fn with_files<R>(
+        &self,
+        id: &str,
+        f: impl FnOnce(&dyn FileSource) -> R,
+    ) -> Result<R, OciError> {
         let inner = self.inner.lock();
-        let container = inner.containers.get(id).ok_or_else(|| Self::not_found(id))?;
+        let container = inner
+            .containers
+            .get(id)
+            .ok_or_else(|| Self::not_found(id))?;
         if !matches!(container.status, Status::Running(_)) {
             return Err(OciError::WrongState {
                 id: id.to_string(),
@@ -187,7 +207,9 @@ impl FakeRuntime {
             if first.0 > now {
                 break;
             }
-            let Some((_, id)) = inner.timers.pop_first() else { break };
+            let Some((_, id)) = inner.timers.pop_first() else {
+                break;
+            };
             if let Some(exit) = self.advance_container(&mut inner, &id, now) {
                 exited.push(ExitNotice { id, status: exit });
             }
@@ -258,15 +280,21 @@ impl FakeRuntime {
             namespaces: &self.namespaces,
         };
         let mut outputs = Vec::new();
-        let state = running
-            .process
-            .run_until(since(running.started, until), &files, &mut |out: Output| outputs.push(out));
+        let state =
+            running
+                .process
+                .run_until(since(running.started, until), &files, &mut |out: Output| {
+                    outputs.push(out)
+                });
         let started = running.started;
         let planned = running.fault;
         write_log(container.log_path.as_ref(), started, &outputs);
         if self.outputs.receiver_count() > 0 {
             for output in outputs {
-                let _ = self.outputs.send(ContainerOutput { id: id.to_string(), output });
+                let _ = self.outputs.send(ContainerOutput {
+                    id: id.to_string(),
+                    output,
+                });
             }
         }
         let exit = match (state, fault_due) {
@@ -292,10 +320,10 @@ impl FakeRuntime {
                 None
             }
         };
-        if let Some(exit) = exit {
-            if let Some(container) = inner.containers.get_mut(id) {
-                container.status = Status::Exited(exit);
-            }
+        if let Some(exit) = exit
+            && let Some(container) = inner.containers.get_mut(id)
+        {
+            container.status = Status::Exited(exit);
         }
         exit
     }
@@ -326,15 +354,15 @@ impl FakeRuntime {
 
     fn finish(&self, id: &str, exit: ExitStatus) {
         let mut inner = self.inner.lock();
-        if let Some(container) = inner.containers.get_mut(id) {
-            if matches!(container.status, Status::Running(_)) {
-                container.status = Status::Exited(exit);
-                drop(inner);
-                let _ = self.exits.send(ExitNotice {
-                    id: id.to_string(),
-                    status: exit,
-                });
-            }
+        if let Some(container) = inner.containers.get_mut(id)
+            && matches!(container.status, Status::Running(_))
+        {
+            container.status = Status::Exited(exit);
+            drop(inner);
+            let _ = self.exits.send(ExitNotice {
+                id: id.to_string(),
+                status: exit,
+            });
         }
     }
 }
@@ -344,7 +372,10 @@ fn write_log(path: Option<&PathBuf>, started: Timestamp, outputs: &[Output]) {
     if outputs.is_empty() {
         return;
     }
-    let opened = std::fs::OpenOptions::new().create(true).append(true).open(path);
+    let opened = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path);
     let Ok(file) = opened else {
         tracing::warn!(path = %path.display(), "cannot open container log");
         return;
@@ -378,7 +409,12 @@ impl OciRuntime for FakeRuntime {
                 .parent()
                 .map(std::fs::create_dir_all)
                 .transpose()
-                .and_then(|_| std::fs::OpenOptions::new().create(true).append(true).open(path));
+                .and_then(|_| {
+                    std::fs::OpenOptions::new()
+                        .create(true)
+                        .append(true)
+                        .open(path)
+                });
             if let Err(e) = created {
                 return Err(OciError::Failed {
                     id: request.id,
@@ -431,7 +467,10 @@ impl OciRuntime for FakeRuntime {
             let mut inner = self.inner.lock();
             inner.next_pid = inner.next_pid.wrapping_add(1).max(1000);
             let pid = inner.next_pid;
-            let container = inner.containers.get_mut(id).ok_or_else(|| Self::not_found(id))?;
+            let container = inner
+                .containers
+                .get_mut(id)
+                .ok_or_else(|| Self::not_found(id))?;
             if !matches!(container.status, Status::Created) {
                 return Err(OciError::WrongState {
                     id: id.to_string(),
@@ -460,13 +499,25 @@ impl OciRuntime for FakeRuntime {
         Ok(())
     }
 
-    async fn stop(&self, id: &str, signal: &str, timeout: Duration) -> Result<ExitStatus, OciError> {
+    async fn stop(
+        &self,
+        id: &str,
+        signal: &str,
+        timeout: Duration,
+    ) -> Result<ExitStatus, OciError> {
         self.progress();
         self.fault("StopContainer", id, "stop").await?;
-        let signal = if timeout.is_zero() { 9 } else { signal_number(signal).unwrap_or(15) };
+        let signal = if timeout.is_zero() {
+            9
+        } else {
+            signal_number(signal).unwrap_or(15)
+        };
         let status = {
             let inner = self.inner.lock();
-            let container = inner.containers.get(id).ok_or_else(|| Self::not_found(id))?;
+            let container = inner
+                .containers
+                .get(id)
+                .ok_or_else(|| Self::not_found(id))?;
             match &container.status {
                 Status::Exited(exit) => return Ok(*exit),
                 Status::Created => {
@@ -490,7 +541,10 @@ impl OciRuntime for FakeRuntime {
     async fn state(&self, id: &str) -> Result<ProcessState, OciError> {
         self.progress();
         let inner = self.inner.lock();
-        let container = inner.containers.get(id).ok_or_else(|| Self::not_found(id))?;
+        let container = inner
+            .containers
+            .get(id)
+            .ok_or_else(|| Self::not_found(id))?;
         Ok(match &container.status {
             Status::Created => ProcessState::Created,
             Status::Running(r) => ProcessState::Running { pid: r.pid },
@@ -502,7 +556,11 @@ impl OciRuntime for FakeRuntime {
         self.progress();
         self.fault("RemoveContainer", id, "delete").await?;
         let mut inner = self.inner.lock();
-        match inner.containers.get(id).map(|c| matches!(c.status, Status::Running(_))) {
+        match inner
+            .containers
+            .get(id)
+            .map(|c| matches!(c.status, Status::Running(_)))
+        {
             None => Err(Self::not_found(id)),
             Some(true) => Err(OciError::WrongState {
                 id: id.to_string(),
@@ -517,42 +575,29 @@ impl OciRuntime for FakeRuntime {
         }
     }
 
-    async fn exec_sync(&self, id: &str, command: &[String], timeout: Option<Duration>) -> Result<ExecOutput, OciError> {
+    async fn exec_sync(
+        &self,
+        id: &str,
+        command: &[String],
+        timeout: Option<Duration>,
+    ) -> Result<ExecOutput, OciError> {
         self.progress();
         self.fault("ExecSync", id, "exec").await?;
         let mut output = ExecOutput::default();
-        let ended = {
-            let inner = self.inner.lock();
-            let container = inner.containers.get(id).ok_or_else(|| Self::not_found(id))?;
-            if !matches!(container.status, Status::Running(_)) {
-                return Err(OciError::WrongState {
-                    id: id.to_string(),
-                    operation: "exec",
-                    state: "not running".to_string(),
-                });
-            }
-            let files = ContainerFiles {
-                mounts: &container.mounts,
-                sandbox_id: &container.sandbox_id,
-                image_id: &container.image_id,
-                images: &self.images,
-                namespaces: &self.namespaces,
-            };
-            let limit = timeout.unwrap_or(Duration::from_secs(365 * 24 * 3600));
+        let limit = timeout.unwrap_or(Duration::from_secs(365 * 24 * 3600));
+        let state = self.with_files(id, |files| {
             let mut process = Program::parse(command, false).start();
-            let mut collected = Vec::new();
-            let state = process.run_until(limit, &files, &mut |out: Output| collected.push(out));
-            for out in collected {
+            process.run_until(limit, files, &mut |out: Output| {
                 let target = match out.stream {
                     crius::cri_log::Stream::Stdout => &mut output.stdout,
                     crius::cri_log::Stream::Stderr => &mut output.stderr,
                 };
                 target.extend_from_slice(&out.bytes);
-            }
-            match state {
-                RunState::Exited { code, at } => Some((code, at)),
-                RunState::Running { .. } => None,
-            }
+            })
+        })?;
+        let ended = match state {
+            RunState::Exited { code, at } => Some((code, at)),
+            RunState::Running { .. } => None,
         };
         match (ended, timeout) {
             (Some((code, at)), _) => {
@@ -575,7 +620,10 @@ impl OciRuntime for FakeRuntime {
     async fn update_resources(&self, id: &str, resources: &LinuxResources) -> Result<(), OciError> {
         self.fault("UpdateContainerResources", id, "update").await?;
         let mut inner = self.inner.lock();
-        let container = inner.containers.get_mut(id).ok_or_else(|| Self::not_found(id))?;
+        let container = inner
+            .containers
+            .get_mut(id)
+            .ok_or_else(|| Self::not_found(id))?;
         container.resources = Some(resources.clone());
         Ok(())
     }
@@ -583,7 +631,10 @@ impl OciRuntime for FakeRuntime {
     async fn reopen_log(&self, id: &str) -> Result<(), OciError> {
         self.fault("ReopenContainerLog", id, "reopen log").await?;
         let inner = self.inner.lock();
-        let container = inner.containers.get(id).ok_or_else(|| Self::not_found(id))?;
+        let container = inner
+            .containers
+            .get(id)
+            .ok_or_else(|| Self::not_found(id))?;
         if let Some(path) = &container.log_path {
             std::fs::OpenOptions::new()
                 .create(true)

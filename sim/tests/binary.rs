@@ -35,7 +35,11 @@ fn spawn(socket: &Path, extra: &[&str]) -> Daemon {
 fn wait_for_socket(socket: &Path) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while std::os::unix::net::UnixStream::connect(socket).is_err() {
-        assert!(Instant::now() < deadline, "crius-sim did not listen on {}", socket.display());
+        assert!(
+            Instant::now() < deadline,
+            "crius-sim did not listen on {}",
+            socket.display()
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -48,7 +52,10 @@ fn terminate(daemon: &mut Daemon) -> std::process::ExitStatus {
         if let Some(status) = daemon.0.try_wait().unwrap() {
             return status;
         }
-        assert!(Instant::now() < deadline, "crius-sim did not stop on SIGTERM");
+        assert!(
+            Instant::now() < deadline,
+            "crius-sim did not stop on SIGTERM"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -66,7 +73,11 @@ async fn serves_on_a_0660_socket_refuses_a_second_daemon_and_stops_on_sigterm() 
     assert_eq!(mode, 0o660);
 
     let mut client = RuntimeServiceClient::new(common::connect(&socket).await);
-    let version = client.version(cri::VersionRequest::default()).await.unwrap().into_inner();
+    let version = client
+        .version(cri::VersionRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(version.runtime_name, "crius");
 
     let second = Command::new(env!("CARGO_BIN_EXE_crius-sim"))
@@ -103,7 +114,11 @@ async fn a_fault_plan_file_makes_pulls_fail_with_its_code() {
     let err = images.pull_image(pull("flaky/app:1")).await.unwrap_err();
     // kubelet's vocabulary: an unreachable registry is Unknown with a RegistryUnavailable message.
     assert_eq!(err.code(), tonic::Code::Unknown);
-    assert!(err.message().starts_with("RegistryUnavailable: "), "{}", err.message());
+    assert!(
+        err.message().starts_with("RegistryUnavailable: "),
+        "{}",
+        err.message()
+    );
     assert!(err.message().contains("registry down"), "{}", err.message());
     images.pull_image(pull("flaky/app:1")).await.unwrap();
     images.pull_image(pull("steady/app:1")).await.unwrap();
@@ -113,7 +128,11 @@ async fn a_fault_plan_file_makes_pulls_fail_with_its_code() {
 fn a_malformed_fault_plan_is_refused_with_its_path() {
     let dir = tempfile::tempdir().unwrap();
     let plan = dir.path().join("bad.toml");
-    std::fs::write(&plan, "[[call]]\nmethod = \"NoSuchMethod\"\ncode = \"Unavailable\"\n").unwrap();
+    std::fs::write(
+        &plan,
+        "[[call]]\nmethod = \"NoSuchMethod\"\ncode = \"Unavailable\"\n",
+    )
+    .unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_crius-sim"))
         .args(["serve", "--socket"])
         .arg(dir.path().join("s.sock"))

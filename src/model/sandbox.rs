@@ -19,7 +19,10 @@ pub struct PodMetadata {
 impl PodMetadata {
     /// The reservation key: `name_namespace_uid_attempt`, as CRI runtimes name sandboxes.
     pub fn reservation_key(&self) -> String {
-        format!("{}_{}_{}_{}", self.name, self.namespace, self.uid, self.attempt)
+        format!(
+            "{}_{}_{}_{}",
+            self.name, self.namespace, self.uid, self.attempt
+        )
     }
 }
 

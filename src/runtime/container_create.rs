@@ -1,7 +1,9 @@
 //! CreateContainer.
 
 use super::rollback::Rollback;
-use super::{Container, ContainerEventKind, ContainerImage, ContainerState, Error, Result, Runtime};
+use super::{
+    Container, ContainerEventKind, ContainerImage, ContainerState, Error, Result, Runtime,
+};
 use super::{Sandbox, SandboxState, container::name_key};
 use crate::backend::oci::CreateContainer;
 use crate::error::ErrorKind;
@@ -13,7 +15,11 @@ use std::sync::Arc;
 impl Runtime {
     /// CreateContainer: resolves the image, reserves the name, prepares the root filesystem
     /// and creates the container in the OCI runtime. Returns the container id.
-    pub async fn create_container(&self, sandbox_id: &str, config: ContainerConfig) -> Result<String> {
+    pub async fn create_container(
+        &self,
+        sandbox_id: &str,
+        config: ContainerConfig,
+    ) -> Result<String> {
         let sandbox = self
             .find_sandbox(sandbox_id)?
             .ok_or_else(|| Error::not_found(format!("pod sandbox {sandbox_id:?} not found")))?;
@@ -38,7 +44,9 @@ impl Runtime {
             }
             state.container_names.insert(key.clone(), id.clone());
         }
-        let created = self.create_container_resources(&id, &sandbox, &config, &image, &log_path).await;
+        let created = self
+            .create_container_resources(&id, &sandbox, &config, &image, &log_path)
+            .await;
         let container = match created {
             Ok(()) => Container {
                 id: id.clone(),
@@ -159,5 +167,8 @@ fn container_log_path(sandbox: &Sandbox, config: &ContainerConfig) -> Result<Str
             config.log_path
         )));
     }
-    Ok(Path::new(directory).join(relative).to_string_lossy().into_owned())
+    Ok(Path::new(directory)
+        .join(relative)
+        .to_string_lossy()
+        .into_owned())
 }

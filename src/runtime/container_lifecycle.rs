@@ -34,7 +34,10 @@ impl Runtime {
             )));
         }
         self.backends.oci.start(&container.id).await.map_err(|e| {
-            Error::backend(format!("starting container {}", container.config.metadata.name), e)
+            Error::backend(
+                format!("starting container {}", container.config.metadata.name),
+                e,
+            )
         })?;
         let now = self.backends.clock.now();
         self.update_container(&container.id, |c| {
@@ -55,7 +58,10 @@ impl Runtime {
         let Some(container) = self.find_container(id)? else {
             return Ok(());
         };
-        if !matches!(container.state, ContainerState::Running | ContainerState::Unknown) {
+        if !matches!(
+            container.state,
+            ContainerState::Running | ContainerState::Unknown
+        ) {
             return Ok(());
         }
         let signal = container
@@ -65,7 +71,12 @@ impl Runtime {
             .filter(|s| !s.is_empty())
             .or_else(|| Some(container.image.config.stop_signal.clone()).filter(|s| !s.is_empty()))
             .unwrap_or_else(|| DEFAULT_STOP_SIGNAL.to_string());
-        match self.backends.oci.stop(&container.id, &signal, timeout).await {
+        match self
+            .backends
+            .oci
+            .stop(&container.id, &signal, timeout)
+            .await
+        {
             Ok(exit) => self.record_exit(&container.id, exit),
             Err(OciError::NotFound { .. }) => {
                 self.mark_lost(&container.id);
@@ -123,7 +134,12 @@ impl Runtime {
 
     /// ExecSync: runs `command` in a running container and returns its output and exit code.
     /// A `timeout` of zero means none; an overrun is DeadlineExceeded.
-    pub async fn exec_sync(&self, id: &str, command: &[String], timeout: Duration) -> Result<ExecOutput> {
+    pub async fn exec_sync(
+        &self,
+        id: &str,
+        command: &[String],
+        timeout: Duration,
+    ) -> Result<ExecOutput> {
         if command.is_empty() {
             return Err(Error::invalid("cmd must not be empty"));
         }
@@ -134,15 +150,25 @@ impl Runtime {
             .exec_sync(&container.id, command, timeout)
             .await
             .map_err(|e| {
-                let what = format!("exec {:?} in container {}", command, container.config.metadata.name);
+                let what = format!(
+                    "exec {:?} in container {}",
+                    command, container.config.metadata.name
+                );
                 Error::new(e.kind(), format!("{what}: {e}"))
             })
     }
 
     /// UpdateContainerResources: applies new limits to a created or running container.
-    pub async fn update_container_resources(&self, id: &str, resources: LinuxResources) -> Result<()> {
+    pub async fn update_container_resources(
+        &self,
+        id: &str,
+        resources: LinuxResources,
+    ) -> Result<()> {
         let container = self.get_container(id)?;
-        if !matches!(container.state, ContainerState::Created | ContainerState::Running) {
+        if !matches!(
+            container.state,
+            ContainerState::Created | ContainerState::Running
+        ) {
             return Err(Error::precondition(format!(
                 "container {} is {:?}: resources can only be updated while it is created or running",
                 container.id, container.state
@@ -152,7 +178,12 @@ impl Runtime {
             .oci
             .update_resources(&container.id, &resources)
             .await
-            .map_err(|e| Error::backend(format!("updating resources of container {}", container.id), e))?;
+            .map_err(|e| {
+                Error::backend(
+                    format!("updating resources of container {}", container.id),
+                    e,
+                )
+            })?;
         self.update_container(&container.id, |c| {
             let mut config = (*c.config).clone();
             config.linux.resources = Some(resources);
@@ -194,11 +225,18 @@ impl Runtime {
     /// A copy of the container `id` (any unique prefix) names, or `None`.
     pub(super) fn find_container(&self, id: &str) -> Result<Option<Container>> {
         let state = self.state.lock();
-        Ok(state.containers.find(id, "container")?.map(|(_, c)| c.clone()))
+        Ok(state
+            .containers
+            .find(id, "container")?
+            .map(|(_, c)| c.clone()))
     }
 
     /// Applies `change` to container `id` and persists it; one removed meanwhile is left alone.
-    pub(super) fn update_container(&self, id: &str, change: impl FnOnce(&mut Container)) -> Result<()> {
+    pub(super) fn update_container(
+        &self,
+        id: &str,
+        change: impl FnOnce(&mut Container),
+    ) -> Result<()> {
         let mut state = self.state.lock();
         let Some(container) = state.containers.get(id) else {
             return Ok(());

@@ -29,12 +29,20 @@ impl Runtime {
             self.sync_container(id).await;
         }
         let state = self.state.lock();
-        Ok(state.containers.values().filter(|c| filter.matches(c)).cloned().collect())
+        Ok(state
+            .containers
+            .values()
+            .filter(|c| filter.matches(c))
+            .cloned()
+            .collect())
     }
 
     /// The filter with its id prefixes resolved to full ids; `None` if a prefix names nothing
     /// (or is ambiguous), so the answer is empty.
-    pub(super) fn resolve_container_filter(&self, filter: &ContainerFilter) -> Option<ContainerFilter> {
+    pub(super) fn resolve_container_filter(
+        &self,
+        filter: &ContainerFilter,
+    ) -> Option<ContainerFilter> {
         let state = self.state.lock();
         let mut resolved = filter.clone();
         if let Some(prefix) = &filter.id {

@@ -60,12 +60,23 @@ impl Runtime {
         }
         let event = {
             let state = self.state.lock();
-            self.event_for(&state, ContainerEventKind::Deleted, &removed.sandbox_id, &removed.id)
+            self.event_for(
+                &state,
+                ContainerEventKind::Deleted,
+                &removed.sandbox_id,
+                &removed.id,
+            )
         };
         let _ = self.events.send(event);
     }
 
-    fn event_for(&self, state: &super::State, kind: ContainerEventKind, sandbox_id: &str, id: &str) -> ContainerEvent {
+    fn event_for(
+        &self,
+        state: &super::State,
+        kind: ContainerEventKind,
+        sandbox_id: &str,
+        id: &str,
+    ) -> ContainerEvent {
         ContainerEvent {
             container_id: id.to_string(),
             kind,

@@ -85,7 +85,9 @@ impl Runtime {
         tokio::spawn(async move {
             loop {
                 let notice = exits.recv().await;
-                let Some(runtime) = runtime.upgrade() else { return };
+                let Some(runtime) = runtime.upgrade() else {
+                    return;
+                };
                 match notice {
                     Ok(notice) => {
                         if let Err(e) = runtime.record_exit(&notice.id, notice.status) {

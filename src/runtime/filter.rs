@@ -45,7 +45,10 @@ impl ContainerFilter {
     /// Whether `container` passes; ids have been resolved to full ids beforehand.
     pub fn matches(&self, container: &Container) -> bool {
         self.id.as_ref().is_none_or(|id| container.id == *id)
-            && self.sandbox_id.as_ref().is_none_or(|id| container.sandbox_id == *id)
+            && self
+                .sandbox_id
+                .as_ref()
+                .is_none_or(|id| container.sandbox_id == *id)
             && self.state.is_none_or(|s| container.state == s)
             && labels_match(&container.config.labels, &self.label_selector)
     }

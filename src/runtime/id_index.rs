@@ -29,7 +29,10 @@ impl<T> IdIndex<T> {
         }
         let mut matches = self
             .objects
-            .range::<str, _>((std::ops::Bound::Included(prefix), std::ops::Bound::Unbounded))
+            .range::<str, _>((
+                std::ops::Bound::Included(prefix),
+                std::ops::Bound::Unbounded,
+            ))
             .map(|(id, _)| id)
             .take_while(|id| id.starts_with(prefix));
         match (matches.next(), matches.next()) {
@@ -108,8 +111,14 @@ mod tests {
     #[test]
     fn unknown_and_empty_ids() {
         let index = index();
-        assert_eq!(index.resolve("zz", "pod sandbox").unwrap_err().kind(), ErrorKind::NotFound);
-        assert_eq!(index.resolve("", "pod sandbox").unwrap_err().kind(), ErrorKind::InvalidArgument);
+        assert_eq!(
+            index.resolve("zz", "pod sandbox").unwrap_err().kind(),
+            ErrorKind::NotFound
+        );
+        assert_eq!(
+            index.resolve("", "pod sandbox").unwrap_err().kind(),
+            ErrorKind::InvalidArgument
+        );
         assert!(index.find("zz", "x").unwrap().is_none());
         assert!(index.find("ab", "x").is_err());
         assert_eq!(index.find("abc", "x").unwrap(), Some(("abc123", &1)));

@@ -41,16 +41,22 @@ impl ImageIndex {
             return Ok(self.by_id.get(&id).map(Found::Id));
         }
         let parsed = ImageName::parse(text);
-        if let Ok(name) = &parsed {
-            if let Some(record) = self.by_name(name) {
-                return Ok(Some(Found::Name(record, name.clone())));
-            }
+        if let Ok(name) = &parsed
+            && let Some(record) = self.by_name(name)
+        {
+            return Ok(Some(Found::Name(record, name.clone())));
         }
         let hex = text.strip_prefix("sha256:").unwrap_or(text);
-        let is_hex = hex.len() >= MIN_ID_PREFIX && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        let is_hex = hex.len() >= MIN_ID_PREFIX
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
         if is_hex {
             let prefix = format!("sha256:{hex}");
-            let mut matches = self.by_id.range(prefix.clone()..).take_while(|(id, _)| id.starts_with(&prefix));
+            let mut matches = self
+                .by_id
+                .range(prefix.clone()..)
+                .take_while(|(id, _)| id.starts_with(&prefix));
             return match (matches.next(), matches.next()) {
                 (Some((_, record)), None) => Ok(Some(Found::Id(record))),
                 (None, _) => Ok(None),
@@ -65,7 +71,10 @@ impl ImageIndex {
     fn by_name(&self, name: &ImageName) -> Option<&ImageRecord> {
         if let Some(digest) = &name.digest {
             let wanted = name.with_digest(digest);
-            return self.by_id.values().find(|r| r.repo_digests.contains(&wanted));
+            return self
+                .by_id
+                .values()
+                .find(|r| r.repo_digests.contains(&wanted));
         }
         let wanted = name.tagged()?;
         self.by_id.values().find(|r| r.repo_tags.contains(&wanted))
@@ -73,9 +82,18 @@ impl ImageIndex {
 
     /// Records a pull of `name` that produced `pulled`. A tag moves to the new image. Returns
     /// every record that changed, the pulled one first.
-    pub fn insert_pulled(&mut self, name: &ImageName, pulled: &PulledImage, now: Timestamp) -> Vec<ImageRecord> {
+    pub fn insert_pulled(
+        &mut self,
+        name: &ImageName,
+        pulled: &PulledImage,
+        now: Timestamp,
+    ) -> Vec<ImageRecord> {
         let mut changed = Vec::new();
-        let tag = if name.digest.is_none() { name.tagged() } else { None };
+        let tag = if name.digest.is_none() {
+            name.tagged()
+        } else {
+            None
+        };
         if let Some(tag) = &tag {
             for record in self.by_id.values_mut() {
                 if record.id != pulled.id && record.repo_tags.contains(tag) {
@@ -84,19 +102,22 @@ impl ImageIndex {
                 }
             }
         }
-        let record = self.by_id.entry(pulled.id.clone()).or_insert_with(|| ImageRecord {
-            id: pulled.id.clone(),
-            repo_tags: Vec::new(),
-            repo_digests: Vec::new(),
-            size: pulled.size,
-            config: std::sync::Arc::new(pulled.config.clone()),
-            pinned: false,
-            pulled_at: now,
-        });
-        if let Some(tag) = tag {
-            if !record.repo_tags.contains(&tag) {
-                record.repo_tags.push(tag);
-            }
+        let record = self
+            .by_id
+            .entry(pulled.id.clone())
+            .or_insert_with(|| ImageRecord {
+                id: pulled.id.clone(),
+                repo_tags: Vec::new(),
+                repo_digests: Vec::new(),
+                size: pulled.size,
+                config: std::sync::Arc::new(pulled.config.clone()),
+                pinned: false,
+                pulled_at: now,
+            });
+        if let Some(tag) = tag
+            && !record.repo_tags.contains(&tag)
+        {
+            record.repo_tags.push(tag);
         }
         let digest_ref = name.with_digest(&pulled.manifest_digest);
         if !record.repo_digests.contains(&digest_ref) {
@@ -158,7 +179,15 @@ mod tests {
         index.insert_pulled(&name, &pulled('a'), 1);
         let id = format!("sha256:{}", "a".repeat(64));
         assert_eq!(index.lookup("busybox").unwrap().unwrap().record().id, id);
-        assert_eq!(index.lookup("docker.io/library/busybox:latest").unwrap().unwrap().record().id, id);
+        assert_eq!(
+            index
+                .lookup("docker.io/library/busybox:latest")
+                .unwrap()
+                .unwrap()
+                .record()
+                .id,
+            id
+        );
         let digest_ref = format!("busybox@sha256:{}", "e".repeat(64));
         assert_eq!(index.lookup(&digest_ref).unwrap().unwrap().record().id, id);
         assert_eq!(index.lookup(&id).unwrap().unwrap().record().id, id);
@@ -174,7 +203,10 @@ mod tests {
         index.insert_pulled(&name, &pulled('a'), 1);
         let changed = index.insert_pulled(&name, &pulled('b'), 2);
         assert_eq!(changed.len(), 2);
-        let old = index.lookup(&format!("sha256:{}", "a".repeat(64))).unwrap().unwrap();
+        let old = index
+            .lookup(&format!("sha256:{}", "a".repeat(64)))
+            .unwrap()
+            .unwrap();
         assert!(old.record().repo_tags.is_empty());
         let new = index.lookup("app:v1").unwrap().unwrap();
         assert_eq!(new.record().id, format!("sha256:{}", "b".repeat(64)));

@@ -26,7 +26,8 @@ pub struct ImageName {
 impl ImageName {
     /// Parses and normalises `reference`; a missing tag becomes `latest` unless a digest is given.
     pub fn parse(reference: &str) -> Result<ImageName> {
-        let invalid = |why: &str| Error::invalid(format!("invalid image reference {reference:?}: {why}"));
+        let invalid =
+            |why: &str| Error::invalid(format!("invalid image reference {reference:?}: {why}"));
         if reference.is_empty() {
             return Err(invalid("empty"));
         }
@@ -78,7 +79,9 @@ impl ImageName {
 
     /// `domain/path:tag`, when the reference is tagged.
     pub fn tagged(&self) -> Option<String> {
-        self.tag.as_ref().map(|tag| format!("{}:{tag}", self.repository()))
+        self.tag
+            .as_ref()
+            .map(|tag| format!("{}:{tag}", self.repository()))
     }
 
     /// `domain/path@digest` for a given manifest digest.
@@ -103,7 +106,10 @@ impl fmt::Display for ImageName {
 /// Whether `text` is an image id: `sha256:<64 hex>` or 64 bare hex digits.
 pub fn is_image_id(text: &str) -> bool {
     let hex = text.strip_prefix("sha256:").unwrap_or(text);
-    hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    hex.len() == 64
+        && hex
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 fn split_domain(name: &str) -> (String, String) {
@@ -176,8 +182,14 @@ fn validate_digest(digest: &str) -> Result<(), String> {
         "sha512" => 128,
         _ => return Err(format!("unsupported digest algorithm {algorithm:?}")),
     };
-    if hex.len() != expected_len || !hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
-        return Err(format!("digest {digest:?} is not {expected_len} lower-case hex digits"));
+    if hex.len() != expected_len
+        || !hex
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
+        return Err(format!(
+            "digest {digest:?} is not {expected_len} lower-case hex digits"
+        ));
     }
     Ok(())
 }
@@ -190,8 +202,14 @@ mod tests {
 
     #[test]
     fn short_names_get_registry_library_and_latest() {
-        assert_eq!(ImageName::parse("busybox").unwrap().to_string(), "docker.io/library/busybox:latest");
-        assert_eq!(ImageName::parse("user/app:1.0").unwrap().to_string(), "docker.io/user/app:1.0");
+        assert_eq!(
+            ImageName::parse("busybox").unwrap().to_string(),
+            "docker.io/library/busybox:latest"
+        );
+        assert_eq!(
+            ImageName::parse("user/app:1.0").unwrap().to_string(),
+            "docker.io/user/app:1.0"
+        );
         assert_eq!(
             ImageName::parse("localhost/app").unwrap().to_string(),
             "localhost/app:latest"
@@ -212,9 +230,24 @@ mod tests {
 
     #[test]
     fn malformed_references_are_invalid() {
-        for bad in ["", "Busybox", "a//b", "a:", "a@sha256:12", "a@md5:00", "-a", "a:-x", "a__-b", "a..b"] {
+        for bad in [
+            "",
+            "Busybox",
+            "a//b",
+            "a:",
+            "a@sha256:12",
+            "a@md5:00",
+            "-a",
+            "a:-x",
+            "a__-b",
+            "a..b",
+        ] {
             let err = ImageName::parse(bad).unwrap_err();
-            assert_eq!(err.kind(), crate::error::ErrorKind::InvalidArgument, "{bad}");
+            assert_eq!(
+                err.kind(),
+                crate::error::ErrorKind::InvalidArgument,
+                "{bad}"
+            );
         }
         assert!(ImageName::parse(&"a".repeat(300)).is_err());
     }

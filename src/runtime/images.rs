@@ -17,7 +17,10 @@ fn pull_error(reference: &str, error: crate::backend::image::ImageError) -> Erro
     // The store's messages already name the reference.
     debug_assert!(!reference.is_empty());
     match error.kind() {
-        ErrorKind::Unavailable => Error::new(ErrorKind::Unknown, format!("{REGISTRY_UNAVAILABLE}: {error}")),
+        ErrorKind::Unavailable => Error::new(
+            ErrorKind::Unknown,
+            format!("{REGISTRY_UNAVAILABLE}: {error}"),
+        ),
         kind => Error::new(kind, error.to_string()),
     }
 }
@@ -45,14 +48,22 @@ impl Runtime {
     /// ImageStatus: the image `name` names, or `None` when the node does not have it.
     pub fn image_status(&self, name: &str) -> Result<Option<ImageRecord>> {
         let state = self.state.lock();
-        Ok(state.images.lookup(name)?.map(|found| found.record().clone()))
+        Ok(state
+            .images
+            .lookup(name)?
+            .map(|found| found.record().clone()))
     }
 
     /// ListImages: every image, or those `filter` names.
     pub fn list_images(&self, filter: Option<&str>) -> Result<Vec<ImageRecord>> {
         let state = self.state.lock();
         match filter.filter(|f| !f.is_empty()) {
-            Some(name) => Ok(state.images.lookup(name)?.map(|f| f.record().clone()).into_iter().collect()),
+            Some(name) => Ok(state
+                .images
+                .lookup(name)?
+                .map(|f| f.record().clone())
+                .into_iter()
+                .collect()),
             None => Ok(state.images.values().cloned().collect()),
         }
     }
@@ -86,7 +97,11 @@ impl Runtime {
         }
         let user = {
             let state = self.state.lock();
-            state.containers.values().find(|c| c.image.id == record.id).map(|c| c.id.clone())
+            state
+                .containers
+                .values()
+                .find(|c| c.image.id == record.id)
+                .map(|c| c.id.clone())
         };
         if let Some(container) = user {
             return Err(Error::precondition(format!(
@@ -118,12 +133,20 @@ impl Runtime {
         let record = found.record();
         let display_name = match &found {
             Found::Name(_, name) => name.to_string(),
-            Found::Id(record) => record.repo_tags.first().cloned().unwrap_or_else(|| record.id.clone()),
+            Found::Id(record) => record
+                .repo_tags
+                .first()
+                .cloned()
+                .unwrap_or_else(|| record.id.clone()),
         };
         Ok(ContainerImage {
             id: record.id.clone(),
             name: display_name,
-            reference: record.repo_digests.first().cloned().unwrap_or_else(|| record.id.clone()),
+            reference: record
+                .repo_digests
+                .first()
+                .cloned()
+                .unwrap_or_else(|| record.id.clone()),
             config: record.config.clone(),
         })
     }

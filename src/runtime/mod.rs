@@ -128,7 +128,10 @@ impl Runtime {
     }
 
     /// Runs `write` against the store, if there is one, turning its failure into an error.
-    fn persist(&self, write: impl FnOnce(&Store) -> Result<(), crate::store::StoreError>) -> Result<()> {
+    fn persist(
+        &self,
+        write: impl FnOnce(&Store) -> Result<(), crate::store::StoreError>,
+    ) -> Result<()> {
         match &self.store {
             Some(store) => write(store).map_err(|e| Error::backend("persisting metadata", e)),
             None => Ok(()),

@@ -18,9 +18,10 @@ impl Runtime {
                 state.images.restore(image);
             }
             for sandbox in snapshot.sandboxes {
-                state
-                    .sandbox_names
-                    .insert(sandbox.config.metadata.reservation_key(), sandbox.id.clone());
+                state.sandbox_names.insert(
+                    sandbox.config.metadata.reservation_key(),
+                    sandbox.id.clone(),
+                );
                 state.sandboxes.insert(sandbox.id.clone(), sandbox);
             }
             for container in snapshot.containers {
@@ -48,10 +49,19 @@ impl Runtime {
             (
                 state.sandboxes.len(),
                 state.containers.len(),
-                state.containers.values().filter(|c| c.state == ContainerState::Running).count(),
+                state
+                    .containers
+                    .values()
+                    .filter(|c| c.state == ContainerState::Running)
+                    .count(),
             )
         };
-        tracing::info!(sandboxes = counts.0, containers = counts.1, running = counts.2, "recovered state");
+        tracing::info!(
+            sandboxes = counts.0,
+            containers = counts.1,
+            running = counts.2,
+            "recovered state"
+        );
         self.sync_running_containers().await;
         Ok(())
     }

@@ -11,7 +11,11 @@ use std::time::Duration;
 impl Runtime {
     /// RunPodSandbox: reserves the pod's name, then creates its cgroup, namespaces and network,
     /// in that order, undoing the finished steps if a later one fails. Returns the sandbox id.
-    pub async fn run_pod_sandbox(&self, config: SandboxConfig, runtime_handler: &str) -> Result<String> {
+    pub async fn run_pod_sandbox(
+        &self,
+        config: SandboxConfig,
+        runtime_handler: &str,
+    ) -> Result<String> {
         self.check_handler(runtime_handler)?;
         let config = Arc::new(config);
         let key = config.metadata.reservation_key();
@@ -26,7 +30,10 @@ impl Runtime {
             }
             state.sandbox_names.insert(key.clone(), id.clone());
         }
-        match self.create_sandbox_resources(&id, &config, runtime_handler).await {
+        match self
+            .create_sandbox_resources(&id, &config, runtime_handler)
+            .await
+        {
             Ok(sandbox) => {
                 let persisted = {
                     let mut state = self.state.lock();
@@ -89,20 +96,19 @@ impl Runtime {
                 .boxed()
             });
 
-            let addresses = if config.linux.namespace_options.network == NamespaceMode::Node {
-                Default::default()
-            } else {
-                let request = PodNetworkRequest {
-                    sandbox_id: id,
-                    netns: pod.netns.clone(),
-                    config,
+            let addresses =
+                if config.linux.namespace_options.network == NamespaceMode::Node {
+                    Default::default()
+                } else {
+                    let request = PodNetworkRequest {
+                        sandbox_id: id,
+                        netns: pod.netns.clone(),
+                        config,
+                    };
+                    self.backends.network.setup(request).await.map_err(|e| {
+                        Error::backend(format!("setting up network of pod {name}"), e)
+                    })?
                 };
-                self.backends
-                    .network
-                    .setup(request)
-                    .await
-                    .map_err(|e| Error::backend(format!("setting up network of pod {name}"), e))?
-            };
             Ok(Sandbox {
                 id: id.to_string(),
                 config: config.clone(),
@@ -150,7 +156,9 @@ impl Runtime {
             let state = self.state.lock();
             state
                 .containers_of(&sandbox.id)
-                .filter(|c| c.state == ContainerState::Running || c.state == ContainerState::Unknown)
+                .filter(|c| {
+                    c.state == ContainerState::Running || c.state == ContainerState::Unknown
+                })
                 .map(|c| c.id.clone())
                 .collect()
         };
@@ -167,12 +175,28 @@ impl Runtime {
                 config: &sandbox.config,
             };
             self.backends.network.teardown(request).await.map_err(|e| {
-                Error::backend(format!("tearing down network of pod {}", sandbox.config.metadata.name), e)
+                Error::backend(
+                    format!(
+                        "tearing down network of pod {}",
+                        sandbox.config.metadata.name
+                    ),
+                    e,
+                )
             })?;
         }
-        self.backends.namespaces.release(&sandbox.id).await.map_err(|e| {
-            Error::backend(format!("releasing namespaces of pod {}", sandbox.config.metadata.name), e)
-        })?;
+        self.backends
+            .namespaces
+            .release(&sandbox.id)
+            .await
+            .map_err(|e| {
+                Error::backend(
+                    format!(
+                        "releasing namespaces of pod {}",
+                        sandbox.config.metadata.name
+                    ),
+                    e,
+                )
+            })?;
         self.update_sandbox(&sandbox.id, |s| s.state = SandboxState::NotReady)
     }
 
@@ -185,14 +209,24 @@ impl Runtime {
         self.stop_pod_sandbox(&sandbox.id).await?;
         let members: Vec<String> = {
             let state = self.state.lock();
-            state.containers_of(&sandbox.id).map(|c| c.id.clone()).collect()
+            state
+                .containers_of(&sandbox.id)
+                .map(|c| c.id.clone())
+                .collect()
         };
         for container_id in members {
             self.remove_container(&container_id).await?;
         }
-        self.backends.cgroups.remove_pod(&sandbox.id).await.map_err(|e| {
-            Error::backend(format!("removing cgroup of pod {}", sandbox.config.metadata.name), e)
-        })?;
+        self.backends
+            .cgroups
+            .remove_pod(&sandbox.id)
+            .await
+            .map_err(|e| {
+                Error::backend(
+                    format!("removing cgroup of pod {}", sandbox.config.metadata.name),
+                    e,
+                )
+            })?;
         let mut state = self.state.lock();
         if state.sandboxes.get(&sandbox.id).is_none() {
             return Ok(());
@@ -215,7 +249,10 @@ impl Runtime {
     /// A copy of the sandbox `id` (any unique prefix) names, or `None` if there is none.
     pub(super) fn find_sandbox(&self, id: &str) -> Result<Option<Sandbox>> {
         let state = self.state.lock();
-        Ok(state.sandboxes.find(id, "pod sandbox")?.map(|(_, s)| s.clone()))
+        Ok(state
+            .sandboxes
+            .find(id, "pod sandbox")?
+            .map(|(_, s)| s.clone()))
     }
 
     /// Applies `change` to sandbox `id` and persists it; a sandbox removed meanwhile is left alone.

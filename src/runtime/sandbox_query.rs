@@ -10,7 +10,10 @@ impl Runtime {
             .ok_or_else(|| Error::not_found(format!("pod sandbox {id:?} not found")))?;
         let member_ids: Vec<String> = {
             let state = self.state.lock();
-            state.containers_of(&sandbox.id).map(|c| c.id.clone()).collect()
+            state
+                .containers_of(&sandbox.id)
+                .map(|c| c.id.clone())
+                .collect()
         };
         for container_id in &member_ids {
             self.sync_container(container_id).await;
@@ -32,6 +35,11 @@ impl Runtime {
                 Ok(None) | Err(_) => return Ok(Vec::new()),
             }
         }
-        Ok(state.sandboxes.values().filter(|s| filter.matches(s)).cloned().collect())
+        Ok(state
+            .sandboxes
+            .values()
+            .filter(|s| filter.matches(s))
+            .cloned()
+            .collect())
     }
 }

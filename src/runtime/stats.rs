@@ -34,7 +34,10 @@ impl Runtime {
     }
 
     /// ListContainerStats: stats of the containers passing `filter`.
-    pub async fn list_container_stats(&self, filter: &ContainerFilter) -> Result<Vec<ContainerStats>> {
+    pub async fn list_container_stats(
+        &self,
+        filter: &ContainerFilter,
+    ) -> Result<Vec<ContainerStats>> {
         let containers = self.list_containers(filter).await?;
         let mut out = Vec::with_capacity(containers.len());
         for container in containers {
@@ -67,13 +70,20 @@ impl Runtime {
             .cgroups
             .container_usage(&container.id)
             .await
-            .map_err(|e| Error::backend(format!("reading usage of container {}", container.id), e))?;
+            .map_err(|e| {
+                Error::backend(format!("reading usage of container {}", container.id), e)
+            })?;
         let writable_layer = self
             .backends
             .rootfs
             .usage(&container.id)
             .await
-            .map_err(|e| Error::backend(format!("reading disk usage of container {}", container.id), e))?;
+            .map_err(|e| {
+                Error::backend(
+                    format!("reading disk usage of container {}", container.id),
+                    e,
+                )
+            })?;
         Ok(ContainerStats {
             container,
             usage,
@@ -87,7 +97,9 @@ impl Runtime {
             .cgroups
             .pod_usage(&sandbox.id)
             .await
-            .map_err(|e| Error::backend(format!("reading usage of pod sandbox {}", sandbox.id), e))?;
+            .map_err(|e| {
+                Error::backend(format!("reading usage of pod sandbox {}", sandbox.id), e)
+            })?;
         let filter = ContainerFilter {
             sandbox_id: Some(sandbox.id.clone()),
             ..Default::default()

@@ -78,7 +78,11 @@ impl CriServer {
 
     /// Serves both services on the unix socket at `path` until `shutdown` completes, then
     /// removes the socket. See [`socket::bind`] for how an existing socket file is treated.
-    pub async fn serve(self, path: &Path, shutdown: impl Future<Output = ()> + Send) -> Result<(), ServeError> {
+    pub async fn serve(
+        self,
+        path: &Path,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> Result<(), ServeError> {
         let listener = socket::bind(path)?;
         let incoming = tokio_stream::wrappers::UnixListenerStream::new(listener);
         let runtime_service = RuntimeServiceServer::new(self.clone())

@@ -3,7 +3,10 @@
 use crate::backend::cgroups::ResourceUsage;
 use crate::backend::image::FsUsage;
 use crate::model::{ImageRecord, Mount, MountPropagation, NamespaceMode, StringMap, Timestamp};
-use crate::runtime::{Container, ContainerEvent, ContainerEventKind, ContainerState, ContainerStats, PodStats, Sandbox, SandboxState};
+use crate::runtime::{
+    Container, ContainerEvent, ContainerEventKind, ContainerState, ContainerStats, PodStats,
+    Sandbox, SandboxState,
+};
 use crius_proto::cri;
 use std::collections::HashMap;
 
@@ -149,28 +152,33 @@ fn mount(mount: &Mount) -> cri::Mount {
 
 /// A container as ContainerStatus shows it.
 pub fn container_status(container: &Container) -> cri::ContainerStatus {
-    let resources = container.config.linux.resources.as_ref().map(|r| cri::ContainerResources {
-        linux: Some(cri::LinuxContainerResources {
-            cpu_period: r.cpu_period,
-            cpu_quota: r.cpu_quota,
-            cpu_shares: r.cpu_shares,
-            memory_limit_in_bytes: r.memory_limit_in_bytes,
-            oom_score_adj: r.oom_score_adj,
-            cpuset_cpus: r.cpuset_cpus.clone(),
-            cpuset_mems: r.cpuset_mems.clone(),
-            hugepage_limits: r
-                .hugepage_limits
-                .iter()
-                .map(|(page_size, limit)| cri::HugepageLimit {
-                    page_size: page_size.clone(),
-                    limit: *limit,
-                })
-                .collect(),
-            unified: map(&r.unified),
-            memory_swap_limit_in_bytes: r.memory_swap_limit_in_bytes,
-        }),
-        windows: None,
-    });
+    let resources = container
+        .config
+        .linux
+        .resources
+        .as_ref()
+        .map(|r| cri::ContainerResources {
+            linux: Some(cri::LinuxContainerResources {
+                cpu_period: r.cpu_period,
+                cpu_quota: r.cpu_quota,
+                cpu_shares: r.cpu_shares,
+                memory_limit_in_bytes: r.memory_limit_in_bytes,
+                oom_score_adj: r.oom_score_adj,
+                cpuset_cpus: r.cpuset_cpus.clone(),
+                cpuset_mems: r.cpuset_mems.clone(),
+                hugepage_limits: r
+                    .hugepage_limits
+                    .iter()
+                    .map(|(page_size, limit)| cri::HugepageLimit {
+                        page_size: page_size.clone(),
+                        limit: *limit,
+                    })
+                    .collect(),
+                unified: map(&r.unified),
+                memory_swap_limit_in_bytes: r.memory_swap_limit_in_bytes,
+            }),
+            windows: None,
+        });
     let stop_signal = container
         .config
         .stop_signal

@@ -2,9 +2,10 @@
 //! InvalidArgument naming the field.
 
 use crate::model::{
-    Capabilities, ContainerConfig, ContainerMetadata, Device, DnsConfig, ImageSpec, LinuxContainerConfig,
-    LinuxContainerSecurity, LinuxResources, LinuxSandboxConfig, Mount, MountPropagation, NamespaceMode,
-    NamespaceOptions, PodMetadata, PortMapping, Protocol, SandboxConfig, StringMap,
+    Capabilities, ContainerConfig, ContainerMetadata, Device, DnsConfig, ImageSpec,
+    LinuxContainerConfig, LinuxContainerSecurity, LinuxResources, LinuxSandboxConfig, Mount,
+    MountPropagation, NamespaceMode, NamespaceOptions, PodMetadata, PortMapping, Protocol,
+    SandboxConfig, StringMap,
 };
 use crate::runtime::{ContainerFilter, ContainerState, Error, Result, SandboxFilter, SandboxState};
 use crius_proto::cri;
@@ -36,7 +37,9 @@ pub fn name(value: &str, field: &str) -> Result<()> {
         )));
     }
     if value.chars().any(|c| c.is_control() || c == '/') {
-        return Err(Error::invalid(format!("{field} {value:?} contains '/' or a control character")));
+        return Err(Error::invalid(format!(
+            "{field} {value:?} contains '/' or a control character"
+        )));
     }
     Ok(())
 }
@@ -75,10 +78,14 @@ pub fn string_map(map: HashMap<String, String>, field: &str) -> Result<StringMap
 /// A timeout in seconds: negative or absurd values are InvalidArgument.
 pub fn timeout(seconds: i64, field: &str) -> Result<Duration> {
     if seconds < 0 {
-        return Err(Error::invalid(format!("{field} must not be negative (got {seconds})")));
+        return Err(Error::invalid(format!(
+            "{field} must not be negative (got {seconds})"
+        )));
     }
     if seconds > MAX_TIMEOUT_SECONDS {
-        return Err(Error::invalid(format!("{field} of {seconds} s is beyond a year")));
+        return Err(Error::invalid(format!(
+            "{field} of {seconds} s is beyond a year"
+        )));
     }
     Ok(Duration::from_secs(seconds as u64))
 }
@@ -89,11 +96,16 @@ fn namespace_mode(value: i32, field: &str) -> Result<NamespaceMode> {
         Ok(cri::NamespaceMode::Container) => Ok(NamespaceMode::Container),
         Ok(cri::NamespaceMode::Node) => Ok(NamespaceMode::Node),
         Ok(cri::NamespaceMode::Target) => Ok(NamespaceMode::Target),
-        Err(_) => Err(Error::invalid(format!("{field} has unknown namespace mode {value}"))),
+        Err(_) => Err(Error::invalid(format!(
+            "{field} has unknown namespace mode {value}"
+        ))),
     }
 }
 
-fn namespace_options(options: Option<cri::NamespaceOption>, field: &str) -> Result<NamespaceOptions> {
+fn namespace_options(
+    options: Option<cri::NamespaceOption>,
+    field: &str,
+) -> Result<NamespaceOptions> {
     let Some(options) = options else {
         return Ok(NamespaceOptions::default());
     };
@@ -168,11 +180,18 @@ fn port_mapping(mapping: cri::PortMapping, index: usize) -> Result<PortMapping> 
         Ok(cri::Protocol::Tcp) => Protocol::Tcp,
         Ok(cri::Protocol::Udp) => Protocol::Udp,
         Ok(cri::Protocol::Sctp) => Protocol::Sctp,
-        Err(_) => return Err(Error::invalid(format!("{field}.protocol {} is unknown", mapping.protocol))),
+        Err(_) => {
+            return Err(Error::invalid(format!(
+                "{field}.protocol {} is unknown",
+                mapping.protocol
+            )));
+        }
     };
     let valid_port = |p: i32| (0..=65535).contains(&p);
     if !valid_port(mapping.container_port) || !valid_port(mapping.host_port) {
-        return Err(Error::invalid(format!("{field} has a port outside 0..=65535")));
+        return Err(Error::invalid(format!(
+            "{field} has a port outside 0..=65535"
+        )));
     }
     Ok(PortMapping {
         protocol,
@@ -196,7 +215,12 @@ pub fn container_config(config: Option<cri::ContainerConfig>) -> Result<Containe
     let stop_signal = match cri::Signal::try_from(config.stop_signal) {
         Ok(cri::Signal::RuntimeDefault) => None,
         Ok(signal) => Some(signal.as_str_name().to_string()),
-        Err(_) => return Err(Error::invalid(format!("config.stop_signal {} is unknown", config.stop_signal))),
+        Err(_) => {
+            return Err(Error::invalid(format!(
+                "config.stop_signal {} is unknown",
+                config.stop_signal
+            )));
+        }
     };
     let mounts = config
         .mounts
@@ -214,7 +238,11 @@ pub fn container_config(config: Option<cri::ContainerConfig>) -> Result<Containe
         command: config.command,
         args: config.args,
         working_dir: config.working_dir,
-        envs: config.envs.into_iter().map(|kv| (kv.key, kv.value)).collect(),
+        envs: config
+            .envs
+            .into_iter()
+            .map(|kv| (kv.key, kv.value))
+            .collect(),
         mounts,
         devices: config
             .devices
@@ -269,7 +297,12 @@ fn mount(mount: cri::Mount, index: usize) -> Result<Mount> {
         Ok(cri::MountPropagation::PropagationPrivate) => MountPropagation::Private,
         Ok(cri::MountPropagation::PropagationHostToContainer) => MountPropagation::HostToContainer,
         Ok(cri::MountPropagation::PropagationBidirectional) => MountPropagation::Bidirectional,
-        Err(_) => return Err(Error::invalid(format!("{field}.propagation {} is unknown", mount.propagation))),
+        Err(_) => {
+            return Err(Error::invalid(format!(
+                "{field}.propagation {} is unknown",
+                mount.propagation
+            )));
+        }
     };
     Ok(Mount {
         container_path: mount.container_path,
@@ -290,7 +323,11 @@ pub fn resources(r: cri::LinuxContainerResources) -> LinuxResources {
         oom_score_adj: r.oom_score_adj,
         cpuset_cpus: r.cpuset_cpus,
         cpuset_mems: r.cpuset_mems,
-        hugepage_limits: r.hugepage_limits.into_iter().map(|h| (h.page_size, h.limit)).collect(),
+        hugepage_limits: r
+            .hugepage_limits
+            .into_iter()
+            .map(|h| (h.page_size, h.limit))
+            .collect(),
         unified: r.unified.into_iter().collect(),
         memory_swap_limit_in_bytes: r.memory_swap_limit_in_bytes,
     }
@@ -333,7 +370,12 @@ pub fn sandbox_filter(filter: Option<cri::PodSandboxFilter>) -> Result<SandboxFi
         Some(value) => Some(match cri::PodSandboxState::try_from(value.state) {
             Ok(cri::PodSandboxState::SandboxReady) => SandboxState::Ready,
             Ok(cri::PodSandboxState::SandboxNotready) => SandboxState::NotReady,
-            Err(_) => return Err(Error::invalid(format!("filter.state {} is unknown", value.state))),
+            Err(_) => {
+                return Err(Error::invalid(format!(
+                    "filter.state {} is unknown",
+                    value.state
+                )));
+            }
         }),
     };
     Ok(SandboxFilter {
@@ -355,7 +397,12 @@ pub fn container_filter(filter: Option<cri::ContainerFilter>) -> Result<Containe
             Ok(cri::ContainerState::ContainerRunning) => ContainerState::Running,
             Ok(cri::ContainerState::ContainerExited) => ContainerState::Exited,
             Ok(cri::ContainerState::ContainerUnknown) => ContainerState::Unknown,
-            Err(_) => return Err(Error::invalid(format!("filter.state {} is unknown", value.state))),
+            Err(_) => {
+                return Err(Error::invalid(format!(
+                    "filter.state {} is unknown",
+                    value.state
+                )));
+            }
         }),
     };
     Ok(ContainerFilter {
@@ -367,7 +414,9 @@ pub fn container_filter(filter: Option<cri::ContainerFilter>) -> Result<Containe
 }
 
 /// ListContainerStats' filter.
-pub fn container_stats_filter(filter: Option<cri::ContainerStatsFilter>) -> Result<ContainerFilter> {
+pub fn container_stats_filter(
+    filter: Option<cri::ContainerStatsFilter>,
+) -> Result<ContainerFilter> {
     let Some(filter) = filter else {
         return Ok(ContainerFilter::default());
     };

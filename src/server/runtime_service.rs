@@ -1,7 +1,7 @@
 //! The CRI RuntimeService: each RPC converts its request, calls the core, converts the reply.
 
 use super::status::{to_status, unimplemented};
-use super::{reply, request, CriServer};
+use super::{CriServer, reply, request};
 use crate::backend::cgroups::CgroupDriver;
 use crate::backend::network::NetworkReadiness;
 use crate::runtime::{AttachRequest, ExecRequest, StreamRequest};
@@ -28,15 +28,17 @@ fn batches<T: Send + 'static, M: Send + 'static>(
     while items.peek().is_some() {
         chunks.push(items.by_ref().take(STREAM_BATCH).collect::<Vec<_>>());
     }
-    Box::pin(tokio_stream::iter(chunks.into_iter().map(move |chunk| Ok(wrap(chunk)))))
+    Box::pin(tokio_stream::iter(
+        chunks.into_iter().map(move |chunk| Ok(wrap(chunk))),
+    ))
 }
 
 impl CriServer {
     /// The streaming server, or Unimplemented naming `method` when none is configured.
     fn streaming(&self, method: &str) -> Result<&crate::streaming::StreamingServer, Status> {
-        self.streaming
-            .as_ref()
-            .ok_or_else(|| unimplemented(method, "this server was started without a streaming server"))
+        self.streaming.as_ref().ok_or_else(|| {
+            unimplemented(method, "this server was started without a streaming server")
+        })
     }
 }
 
@@ -51,7 +53,10 @@ impl RuntimeService for CriServer {
         }))
     }
 
-    async fn run_pod_sandbox(&self, request: Request<cri::RunPodSandboxRequest>) -> Reply<cri::RunPodSandboxResponse> {
+    async fn run_pod_sandbox(
+        &self,
+        request: Request<cri::RunPodSandboxRequest>,
+    ) -> Reply<cri::RunPodSandboxResponse> {
         let request = request.into_inner();
         let config = request::sandbox_config(request.config).map_err(to_status)?;
         let pod_sandbox_id = self
@@ -62,21 +67,36 @@ impl RuntimeService for CriServer {
         Ok(Response::new(cri::RunPodSandboxResponse { pod_sandbox_id }))
     }
 
-    async fn stop_pod_sandbox(&self, request: Request<cri::StopPodSandboxRequest>) -> Reply<cri::StopPodSandboxResponse> {
+    async fn stop_pod_sandbox(
+        &self,
+        request: Request<cri::StopPodSandboxRequest>,
+    ) -> Reply<cri::StopPodSandboxResponse> {
         let id = request.into_inner().pod_sandbox_id;
         request::id(&id, "pod_sandbox_id").map_err(to_status)?;
-        self.runtime.stop_pod_sandbox(&id).await.map_err(to_status)?;
+        self.runtime
+            .stop_pod_sandbox(&id)
+            .await
+            .map_err(to_status)?;
         Ok(Response::new(cri::StopPodSandboxResponse {}))
     }
 
-    async fn remove_pod_sandbox(&self, request: Request<cri::RemovePodSandboxRequest>) -> Reply<cri::RemovePodSandboxResponse> {
+    async fn remove_pod_sandbox(
+        &self,
+        request: Request<cri::RemovePodSandboxRequest>,
+    ) -> Reply<cri::RemovePodSandboxResponse> {
         let id = request.into_inner().pod_sandbox_id;
         request::id(&id, "pod_sandbox_id").map_err(to_status)?;
-        self.runtime.remove_pod_sandbox(&id).await.map_err(to_status)?;
+        self.runtime
+            .remove_pod_sandbox(&id)
+            .await
+            .map_err(to_status)?;
         Ok(Response::new(cri::RemovePodSandboxResponse {}))
     }
 
-    async fn pod_sandbox_status(&self, request: Request<cri::PodSandboxStatusRequest>) -> Reply<cri::PodSandboxStatusResponse> {
+    async fn pod_sandbox_status(
+        &self,
+        request: Request<cri::PodSandboxStatusRequest>,
+    ) -> Reply<cri::PodSandboxStatusResponse> {
         let request = request.into_inner();
         request::id(&request.pod_sandbox_id, "pod_sandbox_id").map_err(to_status)?;
         let (sandbox, containers) = self
@@ -97,9 +117,15 @@ impl RuntimeService for CriServer {
         }))
     }
 
-    async fn list_pod_sandbox(&self, request: Request<cri::ListPodSandboxRequest>) -> Reply<cri::ListPodSandboxResponse> {
+    async fn list_pod_sandbox(
+        &self,
+        request: Request<cri::ListPodSandboxRequest>,
+    ) -> Reply<cri::ListPodSandboxResponse> {
         let filter = request::sandbox_filter(request.into_inner().filter).map_err(to_status)?;
-        let sandboxes = self.runtime.list_pod_sandboxes(&filter).map_err(to_status)?;
+        let sandboxes = self
+            .runtime
+            .list_pod_sandboxes(&filter)
+            .map_err(to_status)?;
         Ok(Response::new(cri::ListPodSandboxResponse {
             items: sandboxes.iter().map(reply::pod_sandbox).collect(),
         }))
@@ -107,14 +133,25 @@ impl RuntimeService for CriServer {
 
     type StreamPodSandboxesStream = ServerStream<cri::StreamPodSandboxesResponse>;
 
-    async fn stream_pod_sandboxes(&self, request: Request<cri::StreamPodSandboxesRequest>) -> Reply<Self::StreamPodSandboxesStream> {
+    async fn stream_pod_sandboxes(
+        &self,
+        request: Request<cri::StreamPodSandboxesRequest>,
+    ) -> Reply<Self::StreamPodSandboxesStream> {
         let filter = request::sandbox_filter(request.into_inner().filter).map_err(to_status)?;
-        let sandboxes = self.runtime.list_pod_sandboxes(&filter).map_err(to_status)?;
+        let sandboxes = self
+            .runtime
+            .list_pod_sandboxes(&filter)
+            .map_err(to_status)?;
         let items: Vec<_> = sandboxes.iter().map(reply::pod_sandbox).collect();
-        Ok(Response::new(batches(items, |pod_sandboxes| cri::StreamPodSandboxesResponse { pod_sandboxes })))
+        Ok(Response::new(batches(items, |pod_sandboxes| {
+            cri::StreamPodSandboxesResponse { pod_sandboxes }
+        })))
     }
 
-    async fn create_container(&self, request: Request<cri::CreateContainerRequest>) -> Reply<cri::CreateContainerResponse> {
+    async fn create_container(
+        &self,
+        request: Request<cri::CreateContainerRequest>,
+    ) -> Reply<cri::CreateContainerResponse> {
         let request = request.into_inner();
         request::id(&request.pod_sandbox_id, "pod_sandbox_id").map_err(to_status)?;
         let config = request::container_config(request.config).map_err(to_status)?;
@@ -126,14 +163,20 @@ impl RuntimeService for CriServer {
         Ok(Response::new(cri::CreateContainerResponse { container_id }))
     }
 
-    async fn start_container(&self, request: Request<cri::StartContainerRequest>) -> Reply<cri::StartContainerResponse> {
+    async fn start_container(
+        &self,
+        request: Request<cri::StartContainerRequest>,
+    ) -> Reply<cri::StartContainerResponse> {
         let id = request.into_inner().container_id;
         request::id(&id, "container_id").map_err(to_status)?;
         self.runtime.start_container(&id).await.map_err(to_status)?;
         Ok(Response::new(cri::StartContainerResponse {}))
     }
 
-    async fn stop_container(&self, request: Request<cri::StopContainerRequest>) -> Reply<cri::StopContainerResponse> {
+    async fn stop_container(
+        &self,
+        request: Request<cri::StopContainerRequest>,
+    ) -> Reply<cri::StopContainerResponse> {
         let request = request.into_inner();
         request::id(&request.container_id, "container_id").map_err(to_status)?;
         let timeout = request::timeout(request.timeout, "timeout").map_err(to_status)?;
@@ -144,16 +187,29 @@ impl RuntimeService for CriServer {
         Ok(Response::new(cri::StopContainerResponse {}))
     }
 
-    async fn remove_container(&self, request: Request<cri::RemoveContainerRequest>) -> Reply<cri::RemoveContainerResponse> {
+    async fn remove_container(
+        &self,
+        request: Request<cri::RemoveContainerRequest>,
+    ) -> Reply<cri::RemoveContainerResponse> {
         let id = request.into_inner().container_id;
         request::id(&id, "container_id").map_err(to_status)?;
-        self.runtime.remove_container(&id).await.map_err(to_status)?;
+        self.runtime
+            .remove_container(&id)
+            .await
+            .map_err(to_status)?;
         Ok(Response::new(cri::RemoveContainerResponse {}))
     }
 
-    async fn list_containers(&self, request: Request<cri::ListContainersRequest>) -> Reply<cri::ListContainersResponse> {
+    async fn list_containers(
+        &self,
+        request: Request<cri::ListContainersRequest>,
+    ) -> Reply<cri::ListContainersResponse> {
         let filter = request::container_filter(request.into_inner().filter).map_err(to_status)?;
-        let containers = self.runtime.list_containers(&filter).await.map_err(to_status)?;
+        let containers = self
+            .runtime
+            .list_containers(&filter)
+            .await
+            .map_err(to_status)?;
         Ok(Response::new(cri::ListContainersResponse {
             containers: containers.iter().map(reply::container).collect(),
         }))
@@ -161,14 +217,26 @@ impl RuntimeService for CriServer {
 
     type StreamContainersStream = ServerStream<cri::StreamContainersResponse>;
 
-    async fn stream_containers(&self, request: Request<cri::StreamContainersRequest>) -> Reply<Self::StreamContainersStream> {
+    async fn stream_containers(
+        &self,
+        request: Request<cri::StreamContainersRequest>,
+    ) -> Reply<Self::StreamContainersStream> {
         let filter = request::container_filter(request.into_inner().filter).map_err(to_status)?;
-        let containers = self.runtime.list_containers(&filter).await.map_err(to_status)?;
+        let containers = self
+            .runtime
+            .list_containers(&filter)
+            .await
+            .map_err(to_status)?;
         let items: Vec<_> = containers.iter().map(reply::container).collect();
-        Ok(Response::new(batches(items, |containers| cri::StreamContainersResponse { containers })))
+        Ok(Response::new(batches(items, |containers| {
+            cri::StreamContainersResponse { containers }
+        })))
     }
 
-    async fn container_status(&self, request: Request<cri::ContainerStatusRequest>) -> Reply<cri::ContainerStatusResponse> {
+    async fn container_status(
+        &self,
+        request: Request<cri::ContainerStatusRequest>,
+    ) -> Reply<cri::ContainerStatusResponse> {
         let request = request.into_inner();
         request::id(&request.container_id, "container_id").map_err(to_status)?;
         let container = self
@@ -204,14 +272,23 @@ impl RuntimeService for CriServer {
         Ok(Response::new(cri::UpdateContainerResourcesResponse {}))
     }
 
-    async fn reopen_container_log(&self, request: Request<cri::ReopenContainerLogRequest>) -> Reply<cri::ReopenContainerLogResponse> {
+    async fn reopen_container_log(
+        &self,
+        request: Request<cri::ReopenContainerLogRequest>,
+    ) -> Reply<cri::ReopenContainerLogResponse> {
         let id = request.into_inner().container_id;
         request::id(&id, "container_id").map_err(to_status)?;
-        self.runtime.reopen_container_log(&id).await.map_err(to_status)?;
+        self.runtime
+            .reopen_container_log(&id)
+            .await
+            .map_err(to_status)?;
         Ok(Response::new(cri::ReopenContainerLogResponse {}))
     }
 
-    async fn exec_sync(&self, request: Request<cri::ExecSyncRequest>) -> Reply<cri::ExecSyncResponse> {
+    async fn exec_sync(
+        &self,
+        request: Request<cri::ExecSyncRequest>,
+    ) -> Reply<cri::ExecSyncResponse> {
         let request = request.into_inner();
         request::id(&request.container_id, "container_id").map_err(to_status)?;
         let timeout = request::timeout(request.timeout, "timeout").map_err(to_status)?;
@@ -240,7 +317,9 @@ impl RuntimeService for CriServer {
             stderr: request.stderr,
         };
         let exec = self.runtime.prepare_exec(exec).await.map_err(to_status)?;
-        let url = streaming.url(StreamRequest::Exec(exec)).map_err(to_status)?;
+        let url = streaming
+            .url(StreamRequest::Exec(exec))
+            .map_err(to_status)?;
         Ok(Response::new(cri::ExecResponse { url }))
     }
 
@@ -255,12 +334,21 @@ impl RuntimeService for CriServer {
             stdout: request.stdout,
             stderr: request.stderr,
         };
-        let attach = self.runtime.prepare_attach(attach).await.map_err(to_status)?;
-        let url = streaming.url(StreamRequest::Attach(attach)).map_err(to_status)?;
+        let attach = self
+            .runtime
+            .prepare_attach(attach)
+            .await
+            .map_err(to_status)?;
+        let url = streaming
+            .url(StreamRequest::Attach(attach))
+            .map_err(to_status)?;
         Ok(Response::new(cri::AttachResponse { url }))
     }
 
-    async fn port_forward(&self, request: Request<cri::PortForwardRequest>) -> Reply<cri::PortForwardResponse> {
+    async fn port_forward(
+        &self,
+        request: Request<cri::PortForwardRequest>,
+    ) -> Reply<cri::PortForwardResponse> {
         let request = request.into_inner();
         let streaming = self.streaming("PortForward")?;
         request::id(&request.pod_sandbox_id, "pod_sandbox_id").map_err(to_status)?;
@@ -268,11 +356,16 @@ impl RuntimeService for CriServer {
             .runtime
             .prepare_port_forward(&request.pod_sandbox_id, &request.port)
             .map_err(to_status)?;
-        let url = streaming.url(StreamRequest::PortForward(forward)).map_err(to_status)?;
+        let url = streaming
+            .url(StreamRequest::PortForward(forward))
+            .map_err(to_status)?;
         Ok(Response::new(cri::PortForwardResponse { url }))
     }
 
-    async fn container_stats(&self, request: Request<cri::ContainerStatsRequest>) -> Reply<cri::ContainerStatsResponse> {
+    async fn container_stats(
+        &self,
+        request: Request<cri::ContainerStatsRequest>,
+    ) -> Reply<cri::ContainerStatsResponse> {
         let id = request.into_inner().container_id;
         request::id(&id, "container_id").map_err(to_status)?;
         let stats = self.runtime.container_stats(&id).await.map_err(to_status)?;
@@ -281,9 +374,17 @@ impl RuntimeService for CriServer {
         }))
     }
 
-    async fn list_container_stats(&self, request: Request<cri::ListContainerStatsRequest>) -> Reply<cri::ListContainerStatsResponse> {
-        let filter = request::container_stats_filter(request.into_inner().filter).map_err(to_status)?;
-        let stats = self.runtime.list_container_stats(&filter).await.map_err(to_status)?;
+    async fn list_container_stats(
+        &self,
+        request: Request<cri::ListContainerStatsRequest>,
+    ) -> Reply<cri::ListContainerStatsResponse> {
+        let filter =
+            request::container_stats_filter(request.into_inner().filter).map_err(to_status)?;
+        let stats = self
+            .runtime
+            .list_container_stats(&filter)
+            .await
+            .map_err(to_status)?;
         Ok(Response::new(cri::ListContainerStatsResponse {
             stats: stats.iter().map(reply::container_stats).collect(),
         }))
@@ -295,16 +396,30 @@ impl RuntimeService for CriServer {
         &self,
         request: Request<cri::StreamContainerStatsRequest>,
     ) -> Reply<Self::StreamContainerStatsStream> {
-        let filter = request::container_stats_filter(request.into_inner().filter).map_err(to_status)?;
-        let stats = self.runtime.list_container_stats(&filter).await.map_err(to_status)?;
+        let filter =
+            request::container_stats_filter(request.into_inner().filter).map_err(to_status)?;
+        let stats = self
+            .runtime
+            .list_container_stats(&filter)
+            .await
+            .map_err(to_status)?;
         let items: Vec<_> = stats.iter().map(reply::container_stats).collect();
-        Ok(Response::new(batches(items, |container_stats| cri::StreamContainerStatsResponse { container_stats })))
+        Ok(Response::new(batches(items, |container_stats| {
+            cri::StreamContainerStatsResponse { container_stats }
+        })))
     }
 
-    async fn pod_sandbox_stats(&self, request: Request<cri::PodSandboxStatsRequest>) -> Reply<cri::PodSandboxStatsResponse> {
+    async fn pod_sandbox_stats(
+        &self,
+        request: Request<cri::PodSandboxStatsRequest>,
+    ) -> Reply<cri::PodSandboxStatsResponse> {
         let id = request.into_inner().pod_sandbox_id;
         request::id(&id, "pod_sandbox_id").map_err(to_status)?;
-        let stats = self.runtime.pod_sandbox_stats(&id).await.map_err(to_status)?;
+        let stats = self
+            .runtime
+            .pod_sandbox_stats(&id)
+            .await
+            .map_err(to_status)?;
         Ok(Response::new(cri::PodSandboxStatsResponse {
             stats: Some(reply::pod_stats(&stats)),
         }))
@@ -314,8 +429,13 @@ impl RuntimeService for CriServer {
         &self,
         request: Request<cri::ListPodSandboxStatsRequest>,
     ) -> Reply<cri::ListPodSandboxStatsResponse> {
-        let filter = request::sandbox_stats_filter(request.into_inner().filter).map_err(to_status)?;
-        let stats = self.runtime.list_pod_sandbox_stats(&filter).await.map_err(to_status)?;
+        let filter =
+            request::sandbox_stats_filter(request.into_inner().filter).map_err(to_status)?;
+        let stats = self
+            .runtime
+            .list_pod_sandbox_stats(&filter)
+            .await
+            .map_err(to_status)?;
         Ok(Response::new(cri::ListPodSandboxStatsResponse {
             stats: stats.iter().map(reply::pod_stats).collect(),
         }))
@@ -327,10 +447,17 @@ impl RuntimeService for CriServer {
         &self,
         request: Request<cri::StreamPodSandboxStatsRequest>,
     ) -> Reply<Self::StreamPodSandboxStatsStream> {
-        let filter = request::sandbox_stats_filter(request.into_inner().filter).map_err(to_status)?;
-        let stats = self.runtime.list_pod_sandbox_stats(&filter).await.map_err(to_status)?;
+        let filter =
+            request::sandbox_stats_filter(request.into_inner().filter).map_err(to_status)?;
+        let stats = self
+            .runtime
+            .list_pod_sandbox_stats(&filter)
+            .await
+            .map_err(to_status)?;
         let items: Vec<_> = stats.iter().map(reply::pod_stats).collect();
-        Ok(Response::new(batches(items, |pod_sandbox_stats| cri::StreamPodSandboxStatsResponse { pod_sandbox_stats })))
+        Ok(Response::new(batches(items, |pod_sandbox_stats| {
+            cri::StreamPodSandboxStatsResponse { pod_sandbox_stats }
+        })))
     }
 
     async fn update_runtime_config(
@@ -343,7 +470,10 @@ impl RuntimeService for CriServer {
             .and_then(|c| c.network_config)
             .map(|n| n.pod_cidr)
             .unwrap_or_default();
-        self.runtime.update_pod_cidr(&cidr).await.map_err(to_status)?;
+        self.runtime
+            .update_pod_cidr(&cidr)
+            .await
+            .map_err(to_status)?;
         Ok(Response::new(cri::UpdateRuntimeConfigResponse {}))
     }
 
@@ -391,13 +521,22 @@ impl RuntimeService for CriServer {
         }))
     }
 
-    async fn checkpoint_container(&self, _request: Request<cri::CheckpointContainerRequest>) -> Reply<cri::CheckpointContainerResponse> {
-        Err(unimplemented("CheckpointContainer", "checkpoint/restore needs CRIU support, which crius does not have"))
+    async fn checkpoint_container(
+        &self,
+        _request: Request<cri::CheckpointContainerRequest>,
+    ) -> Reply<cri::CheckpointContainerResponse> {
+        Err(unimplemented(
+            "CheckpointContainer",
+            "checkpoint/restore needs CRIU support, which crius does not have",
+        ))
     }
 
     type GetContainerEventsStream = ServerStream<cri::ContainerEventResponse>;
 
-    async fn get_container_events(&self, _request: Request<cri::GetEventsRequest>) -> Reply<Self::GetContainerEventsStream> {
+    async fn get_container_events(
+        &self,
+        _request: Request<cri::GetEventsRequest>,
+    ) -> Reply<Self::GetContainerEventsStream> {
         let events = tokio_stream::wrappers::BroadcastStream::new(self.runtime.subscribe_events());
         let stream = events.filter_map(|event| match event {
             Ok(event) => Some(Ok(reply::container_event(&event))),
@@ -413,14 +552,20 @@ impl RuntimeService for CriServer {
         &self,
         _request: Request<cri::ListMetricDescriptorsRequest>,
     ) -> Reply<cri::ListMetricDescriptorsResponse> {
-        Err(unimplemented("ListMetricDescriptors", "cAdvisor-style pod metrics are not collected yet"))
+        Err(unimplemented(
+            "ListMetricDescriptors",
+            "cAdvisor-style pod metrics are not collected yet",
+        ))
     }
 
     async fn list_pod_sandbox_metrics(
         &self,
         _request: Request<cri::ListPodSandboxMetricsRequest>,
     ) -> Reply<cri::ListPodSandboxMetricsResponse> {
-        Err(unimplemented("ListPodSandboxMetrics", "cAdvisor-style pod metrics are not collected yet"))
+        Err(unimplemented(
+            "ListPodSandboxMetrics",
+            "cAdvisor-style pod metrics are not collected yet",
+        ))
     }
 
     type StreamPodSandboxMetricsStream = ServerStream<cri::StreamPodSandboxMetricsResponse>;
@@ -429,10 +574,16 @@ impl RuntimeService for CriServer {
         &self,
         _request: Request<cri::StreamPodSandboxMetricsRequest>,
     ) -> Reply<Self::StreamPodSandboxMetricsStream> {
-        Err(unimplemented("StreamPodSandboxMetrics", "cAdvisor-style pod metrics are not collected yet"))
+        Err(unimplemented(
+            "StreamPodSandboxMetrics",
+            "cAdvisor-style pod metrics are not collected yet",
+        ))
     }
 
-    async fn runtime_config(&self, _request: Request<cri::RuntimeConfigRequest>) -> Reply<cri::RuntimeConfigResponse> {
+    async fn runtime_config(
+        &self,
+        _request: Request<cri::RuntimeConfigRequest>,
+    ) -> Reply<cri::RuntimeConfigResponse> {
         let driver = match self.runtime.cgroup_driver() {
             CgroupDriver::Systemd => cri::CgroupDriver::Systemd,
             CgroupDriver::Cgroupfs => cri::CgroupDriver::Cgroupfs,
@@ -448,6 +599,9 @@ impl RuntimeService for CriServer {
         &self,
         _request: Request<cri::UpdatePodSandboxResourcesRequest>,
     ) -> Reply<cri::UpdatePodSandboxResourcesResponse> {
-        Err(unimplemented("UpdatePodSandboxResources", "pod-level cgroup resize arrives with the Linux cgroups backend"))
+        Err(unimplemented(
+            "UpdatePodSandboxResources",
+            "pod-level cgroup resize arrives with the Linux cgroups backend",
+        ))
     }
 }

@@ -13,7 +13,8 @@ pub fn bind(path: &Path) -> Result<UnixListener, ServeError> {
         message,
     };
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).map_err(|e| fail(format!("creating {}: {e}", parent.display())))?;
+        std::fs::create_dir_all(parent)
+            .map_err(|e| fail(format!("creating {}: {e}", parent.display())))?;
     }
     if path.symlink_metadata().is_ok() {
         if std::os::unix::net::UnixStream::connect(path).is_ok() {

@@ -28,7 +28,9 @@ pub fn to_status(error: Error) -> Status {
 
 /// The answer to an RPC crius does not implement yet, saying why.
 pub fn unimplemented(method: &str, reason: &str) -> Status {
-    Status::unimplemented(format!("{method} is not implemented by crius yet: {reason}"))
+    Status::unimplemented(format!(
+        "{method} is not implemented by crius yet: {reason}"
+    ))
 }
 
 #[cfg(test)]

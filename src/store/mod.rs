@@ -96,7 +96,9 @@ impl Store {
             path: path.to_owned(),
             message: e.to_string(),
         })?;
-        let store = Store { db: std::sync::Arc::new(db) };
+        let store = Store {
+            db: std::sync::Arc::new(db),
+        };
         store.create_tables()?;
         Ok(store)
     }
@@ -109,13 +111,18 @@ impl Store {
                 path: PathBuf::from(":memory:"),
                 message: e.to_string(),
             })?;
-        let store = Store { db: std::sync::Arc::new(db) };
+        let store = Store {
+            db: std::sync::Arc::new(db),
+        };
         store.create_tables()?;
         Ok(store)
     }
 
     fn create_tables(&self) -> Result<(), StoreError> {
-        let txn = self.db.begin_write().map_err(|e| io_error("begin")(e.into()))?;
+        let txn = self
+            .db
+            .begin_write()
+            .map_err(|e| io_error("begin")(e.into()))?;
         for table in [SANDBOXES, CONTAINERS, IMAGES] {
             txn.open_table(table)
                 .map_err(|e| io_error("create table")(e.into()))?;
@@ -133,7 +140,10 @@ impl Store {
             operation: format!("encode {key}"),
             message: e.to_string(),
         })?;
-        let txn = self.db.begin_write().map_err(|e| io_error("begin")(e.into()))?;
+        let txn = self
+            .db
+            .begin_write()
+            .map_err(|e| io_error("begin")(e.into()))?;
         {
             let mut t = txn
                 .open_table(table)
@@ -145,7 +155,10 @@ impl Store {
     }
 
     fn delete(&self, table: TableDefinition<&str, &[u8]>, key: &str) -> Result<(), StoreError> {
-        let txn = self.db.begin_write().map_err(|e| io_error("begin")(e.into()))?;
+        let txn = self
+            .db
+            .begin_write()
+            .map_err(|e| io_error("begin")(e.into()))?;
         {
             let mut t = txn
                 .open_table(table)
@@ -161,18 +174,22 @@ impl Store {
         table: TableDefinition<&str, &[u8]>,
         name: &'static str,
     ) -> Result<Vec<T>, StoreError> {
-        let txn = self.db.begin_read().map_err(|e| io_error("begin read")(e.into()))?;
+        let txn = self
+            .db
+            .begin_read()
+            .map_err(|e| io_error("begin read")(e.into()))?;
         let t = txn
             .open_table(table)
             .map_err(|e| io_error("open table")(e.into()))?;
         let mut out = Vec::new();
         for entry in t.iter().map_err(|e| io_error("iterate")(e.into()))? {
             let (key, value) = entry.map_err(|e| io_error("read")(e.into()))?;
-            let record = serde_json::from_slice(value.value()).map_err(|e| StoreError::Corrupt {
-                table: name,
-                key: key.value().to_string(),
-                message: e.to_string(),
-            })?;
+            let record =
+                serde_json::from_slice(value.value()).map_err(|e| StoreError::Corrupt {
+                    table: name,
+                    key: key.value().to_string(),
+                    message: e.to_string(),
+                })?;
             out.push(record);
         }
         Ok(out)

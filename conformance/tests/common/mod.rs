@@ -41,9 +41,10 @@ impl SimServer {
         ));
         core.recover().await.unwrap();
         drop(core.spawn_exit_watcher()); // runs detached
-        let streaming = crius::streaming::StreamingServer::bind(core.clone(), "127.0.0.1:0".parse().unwrap())
-            .await
-            .expect("the streaming server binds a loopback port");
+        let streaming =
+            crius::streaming::StreamingServer::bind(core.clone(), "127.0.0.1:0".parse().unwrap())
+                .await
+                .expect("the streaming server binds a loopback port");
         let streams = streaming.clone();
         tokio::spawn(async move { streams.serve(std::future::pending()).await });
         let server = CriServer::new(

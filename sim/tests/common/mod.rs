@@ -34,7 +34,20 @@ pub async fn connect(socket: &Path) -> Channel {
         .unwrap()
         .connect_with_connector(tower::service_fn(move |_: Uri| {
             let socket = socket.clone();
-            async move { tokio::net::UnixStream::connect(socket).await.map(TokioIo::new) }
+            async move {
+                // The socket file appears at bind(), a moment before listen(): retry briefly.
+                let mut attempts = 0;
+                loop {
+                    match tokio::net::UnixStream::connect(&socket).await {
+                        Ok(stream) => return Ok(TokioIo::new(stream)),
+                        Err(e) if attempts >= 200 => return Err(e),
+                        Err(_) => {
+                            attempts += 1;
+                            tokio::time::sleep(Duration::from_millis(10)).await;
+                        }
+                    }
+                }
+            }
         }))
         .await
         .expect("connect to the CRI socket")
@@ -51,10 +64,17 @@ impl TestNode {
         let dir = tempfile::tempdir().unwrap();
         let socket = dir.path().join("crius.sock");
         let node = SimNode::new(options);
-        let core = Arc::new(Runtime::new(node.backends(), RuntimeSettings::default(), store));
+        let core = Arc::new(Runtime::new(
+            node.backends(),
+            RuntimeSettings::default(),
+            store,
+        ));
         core.recover().await.unwrap();
-        let _ = core.spawn_exit_watcher();
-        let server = CriServer::new(core.clone(), Identity::crius(vec![String::new(), "runc".into()], "{}".into()));
+        drop(core.spawn_exit_watcher()); // runs detached
+        let server = CriServer::new(
+            core.clone(),
+            Identity::crius(vec![String::new(), "runc".into()], "{}".into()),
+        );
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let path = socket.clone();
         let server = tokio::spawn(async move {
@@ -164,7 +184,10 @@ impl TestNode {
             .runtime
             .list_pod_sandbox(cri::ListPodSandboxRequest {
                 filter: Some(cri::PodSandboxFilter {
-                    label_selector: HashMap::from([("io.kubernetes.pod.name".to_string(), name.to_string())]),
+                    label_selector: HashMap::from([(
+                        "io.kubernetes.pod.name".to_string(),
+                        name.to_string(),
+                    )]),
                     ..Default::default()
                 }),
             })

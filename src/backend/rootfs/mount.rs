@@ -281,7 +281,10 @@ mod tests {
         }
         lowers.reverse();
         let absolute: usize = lowers.iter().map(|l| l.as_os_str().len() + 1).sum();
-        assert!(absolute > MAX_OPTIONS, "absolute lowerdirs must exceed a page: {absolute}");
+        assert!(
+            absolute > MAX_OPTIONS,
+            "absolute lowerdirs must exceed a page: {absolute}"
+        );
         let (upper, work, target) = (
             dir.path().join("u"),
             dir.path().join("w"),

@@ -22,9 +22,27 @@ pub fn bind(path: &Path) -> Result<UnixListener, ServeError> {
         }
         std::fs::remove_file(path).map_err(|e| fail(format!("removing stale socket: {e}")))?;
     }
-    let listener = UnixListener::bind(path).map_err(|e| fail(e.to_string()))?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))
-        .map_err(|e| fail(format!("setting mode 0660: {e}")))?;
+    // Bind and listen under a temporary name, then rename into place: the socket appears at
+    // `path` only once it accepts connections, so a client that sees the file can connect.
+    let staging = path.with_file_name(format!(
+        ".{}.{}.tmp",
+        path.file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default(),
+        std::process::id()
+    ));
+    let _ = std::fs::remove_file(&staging);
+    let listener = UnixListener::bind(&staging).map_err(|e| fail(e.to_string()))?;
+    let placed = std::fs::set_permissions(&staging, std::fs::Permissions::from_mode(0o660))
+        .map_err(|e| fail(format!("setting mode 0660: {e}")))
+        .and_then(|()| {
+            std::fs::rename(&staging, path)
+                .map_err(|e| fail(format!("moving the socket into place: {e}")))
+        });
+    if let Err(e) = placed {
+        let _ = std::fs::remove_file(&staging);
+        return Err(e);
+    }
     Ok(listener)
 }
 

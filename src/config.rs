@@ -28,6 +28,9 @@
 //!
 //! [cgroups]
 //! parent = "/crius"                     # pods whose kubelet config names no parent
+//!
+//! [streaming]
+//! address = "127.0.0.1:0"               # exec/attach/port-forward URLs; port 0: any free port
 //! ```
 //!
 //! Paths left out that live under `state_dir` or `run_dir` follow them: [`Config::load`]
@@ -53,6 +56,8 @@ pub struct Config {
     pub network: NetworkConfig,
     /// Pod cgroups.
     pub cgroups: CgroupsConfig,
+    /// The exec, attach and port-forward streaming server.
+    pub streaming: StreamingConfig,
 }
 
 /// `[server]`.
@@ -202,6 +207,35 @@ impl Default for CgroupsConfig {
         CgroupsConfig {
             parent: "/crius".to_string(),
         }
+    }
+}
+
+/// `[streaming]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StreamingConfig {
+    /// Address (`ip:port`) the streaming server listens on; port 0 picks a free port. The
+    /// server hands out single-use URLs to kubelet, which proxies them: loopback suffices.
+    pub address: String,
+}
+
+impl Default for StreamingConfig {
+    fn default() -> Self {
+        StreamingConfig {
+            address: crate::streaming::DEFAULT_ADDRESS.to_string(),
+        }
+    }
+}
+
+impl StreamingConfig {
+    /// The address as a socket address; Invalid naming `streaming.address` unless it is one.
+    pub fn socket_address(&self) -> Result<std::net::SocketAddr, ConfigError> {
+        self.address.parse().map_err(|e| {
+            ConfigError::Invalid(format!(
+                "streaming.address {:?} must be an IP address and port such as \"127.0.0.1:0\": {e}",
+                self.address
+            ))
+        })
     }
 }
 
@@ -419,6 +453,7 @@ impl Config {
                 self.cgroups.parent
             )));
         }
+        self.streaming.socket_address()?;
         Ok(())
     }
 
@@ -453,6 +488,21 @@ mod tests {
     }
 
     #[test]
+    fn streaming_address_is_loaded_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let main = dir.path().join("crius.toml");
+        std::fs::write(&main, "[streaming]\naddress = \"[::1]:10010\"\n").unwrap();
+        let config = Config::load(&main).unwrap();
+        assert_eq!(
+            config.streaming.socket_address().unwrap(),
+            "[::1]:10010".parse().unwrap()
+        );
+        std::fs::write(&main, "[streaming]\naddress = \"nowhere\"\n").unwrap();
+        let err = Config::load(&main).unwrap_err().to_string();
+        assert!(err.contains("streaming.address"), "{err}");
+    }
+
+    #[test]
     fn relative_socket_is_invalid() {
         let mut config = Config::default();
         config.server.socket = PathBuf::from("crius.sock");
@@ -481,6 +531,10 @@ mod tests {
             PathBuf::from("/usr/sbin/runc")
         );
         assert_eq!(config.cgroups.parent, "/crius");
+        assert_eq!(
+            config.streaming.socket_address().unwrap(),
+            "127.0.0.1:0".parse().unwrap()
+        );
         // What `crius config` prints loads back to the same configuration.
         let printed = config.to_toml();
         assert!(
@@ -523,6 +577,14 @@ mod tests {
             ),
             (|c| c.cgroups.parent = "crius".into(), "cgroups.parent"),
             (|c| c.cgroups.parent = "/a/../b".into(), "cgroups.parent"),
+            (
+                |c| c.streaming.address = "localhost:10010".into(),
+                "streaming.address",
+            ),
+            (
+                |c| c.streaming.address = "127.0.0.1".into(),
+                "streaming.address",
+            ),
         ];
         assert!(Config::default().validate().is_ok());
         for (change, name) in cases {

@@ -41,7 +41,8 @@ fn since(from: Timestamp, to: Timestamp) -> Duration {
 }
 
 enum Status {
-    Created,
+    /// Created: the program it will run, parsed (dropped once it starts).
+    Created(Program),
     Running(Running),
     Exited(ExitStatus),
 }
@@ -59,7 +60,6 @@ struct FakeContainer {
     pod: String,
     sandbox_id: String,
     image_id: String,
-    program: Program,
     mounts: Vec<(String, String)>,
     log_path: Option<PathBuf>,
     status: Status,
@@ -237,7 +237,7 @@ impl FakeRuntime {
             .filter(|&l| l > 0)
             .map(|l| l as u64);
         let (ran_for, running) = match &container.status {
-            Status::Created => (Duration::ZERO, false),
+            Status::Created(_) => (Duration::ZERO, false),
             Status::Running(r) => (since(r.started, now), true),
             Status::Exited(_) => (Duration::ZERO, false),
         };
@@ -437,7 +437,6 @@ impl OciRuntime for FakeRuntime {
             pod,
             sandbox_id: request.sandbox_id.clone(),
             image_id: request.image_id.clone(),
-            program,
             mounts: request
                 .config
                 .mounts
@@ -445,7 +444,7 @@ impl OciRuntime for FakeRuntime {
                 .map(|m| (m.container_path.clone(), m.host_path.clone()))
                 .collect(),
             log_path: request.log_path.clone(),
-            status: Status::Created,
+            status: Status::Created(program),
             resources: request.config.linux.resources.clone(),
         };
         let mut inner = self.inner.lock();
@@ -471,13 +470,14 @@ impl OciRuntime for FakeRuntime {
                 .containers
                 .get_mut(id)
                 .ok_or_else(|| Self::not_found(id))?;
-            if !matches!(container.status, Status::Created) {
+            let Status::Created(program) = &container.status else {
                 return Err(OciError::WrongState {
                     id: id.to_string(),
                     operation: "start",
                     state: "not created".to_string(),
                 });
-            }
+            };
+            let process = program.start();
             let fault = self
                 .faults
                 .process_fault(&container.name, &container.pod)
@@ -485,7 +485,7 @@ impl OciRuntime for FakeRuntime {
             container.status = Status::Running(Running {
                 started: now,
                 pid,
-                process: container.program.start(),
+                process,
                 fault,
             });
             self.advance_container(&mut inner, id, now)
@@ -520,7 +520,7 @@ impl OciRuntime for FakeRuntime {
                 .ok_or_else(|| Self::not_found(id))?;
             match &container.status {
                 Status::Exited(exit) => return Ok(*exit),
-                Status::Created => {
+                Status::Created(_) => {
                     return Err(OciError::WrongState {
                         id: id.to_string(),
                         operation: "stop",
@@ -546,7 +546,7 @@ impl OciRuntime for FakeRuntime {
             .get(id)
             .ok_or_else(|| Self::not_found(id))?;
         Ok(match &container.status {
-            Status::Created => ProcessState::Created,
+            Status::Created(_) => ProcessState::Created,
             Status::Running(r) => ProcessState::Running { pid: r.pid },
             Status::Exited(exit) => ProcessState::Exited(*exit),
         })

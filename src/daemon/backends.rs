@@ -1,7 +1,6 @@
 //! The Linux [`Backends`], built from the configuration.
 
 use super::cgroup_parent::WithDefaultParent;
-use super::not_built::StreamsNotBuilt;
 use crate::backend::Backends;
 use crate::backend::cgroups::CgroupFs;
 use crate::backend::clock::SystemClock;
@@ -9,7 +8,7 @@ use crate::backend::ids::RandomIds;
 use crate::backend::image::{RegistryImageStore, RegistryOptions};
 use crate::backend::namespaces::PinnedNamespaces;
 use crate::backend::network::{Cni, CniOptions};
-use crate::backend::oci::{OciRuntime, Runc, RuncConfig};
+use crate::backend::oci::{Runc, RuncConfig, RuncStreams};
 use crate::backend::rootfs::Overlay;
 use crate::config::Config;
 use std::sync::Arc;
@@ -29,8 +28,9 @@ pub fn linux_backends(config: &Config) -> Result<Backends, String> {
         config.cni_cache_dir(),
     ));
     let cgroups = CgroupFs::new().map_err(|e| format!("finding the cgroup hierarchies: {e}"))?;
+    let oci = oci_runtime(config)?;
     Ok(Backends {
-        oci: oci_runtime(config)?,
+        oci: oci.clone(),
         images: Arc::new(images),
         rootfs: Arc::new(rootfs),
         network: Arc::new(network),
@@ -41,13 +41,13 @@ pub fn linux_backends(config: &Config) -> Result<Backends, String> {
         namespaces: Arc::new(PinnedNamespaces::new(config.pods_dir())),
         clock: Arc::new(SystemClock),
         ids: Arc::new(RandomIds),
-        streams: Arc::new(StreamsNotBuilt),
+        streams: Arc::new(RuncStreams::new(oci)),
     })
 }
 
 /// The OCI runtime: the default handler's binary, one `crius-monitor` per container, state
-/// under `<run_dir>/oci`.
-fn oci_runtime(config: &Config) -> Result<Arc<dyn OciRuntime>, String> {
+/// under `<run_dir>/oci`. Exec and port-forward ([`RuncStreams`]) go through it too.
+fn oci_runtime(config: &Config) -> Result<Arc<Runc>, String> {
     let handler = &config.runtime.default_handler;
     let binary = config
         .runtime

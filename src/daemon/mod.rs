@@ -2,13 +2,13 @@
 //!
 //! [`serve`] builds the backends from the configuration (`backends`), opens the metadata store
 //! under `state_dir`, reads back what it holds ([`Runtime::recover`]), follows container exits,
-//! makes the daemon the reaper of its descendants' orphans (`reaper`) and serves the CRI on the
+//! makes the daemon the reaper of its descendants' orphans (`reaper`), starts the exec, attach
+//! and port-forward streaming server on `[streaming] address` and serves the CRI on the
 //! configured socket until SIGTERM or SIGINT. Containers and pods outlive the daemon: a
 //! restart finds them again through the store.
 
 mod backends;
 mod cgroup_parent;
-mod not_built;
 pub mod reaper;
 
 pub use backends::linux_backends;
@@ -18,6 +18,7 @@ use crate::config::Config;
 use crate::runtime::{Runtime, RuntimeSettings};
 use crate::server::{CriServer, Identity};
 use crate::store::Store;
+use crate::streaming::StreamingServer;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::Path;
 use std::sync::Arc;
@@ -67,11 +68,23 @@ pub async fn serve(
     .to_string();
     let mut handlers_with_default = vec![String::new()];
     handlers_with_default.extend(handlers);
-    let server = CriServer::new(core, Identity::crius(handlers_with_default, info));
-    server
+    let address = config
+        .streaming
+        .socket_address()
+        .map_err(|e| e.to_string())?;
+    let streaming = StreamingServer::bind(core.clone(), address)
+        .await
+        .map_err(|e| format!("streaming.address {address}: {e}"))?;
+    let streams = streaming.clone();
+    let streaming_task = tokio::spawn(async move { streams.serve(std::future::pending()).await });
+    let server = CriServer::new(core, Identity::crius(handlers_with_default, info))
+        .with_streaming(streaming);
+    let served = server
         .serve(&config.server.socket, shutdown)
         .await
-        .map_err(|e| e.to_string())
+        .map_err(|e| e.to_string());
+    streaming_task.abort();
+    served
 }
 
 /// Creates `dir` (mode 0700 when new).

@@ -37,16 +37,21 @@ pub fn spawn_orphan_reaper() -> Result<tokio::task::JoinHandle<()>, String> {
     let me = std::process::id() as i32;
     Ok(tokio::spawn(async move {
         let mut seen: HashMap<i32, (u64, Instant)> = HashMap::new();
+        // The first pass runs at once: a child may have exited before SIGCHLD was watched.
+        let mut first = true;
         loop {
-            let wait = if seen.is_empty() {
-                Duration::from_secs(60)
-            } else {
-                GRACE / 2
-            };
-            tokio::select! {
-                _ = sigchld.recv() => {}
-                _ = tokio::time::sleep(wait) => {}
+            if !first {
+                let wait = if seen.is_empty() {
+                    Duration::from_secs(60)
+                } else {
+                    GRACE / 2
+                };
+                tokio::select! {
+                    _ = sigchld.recv() => {}
+                    _ = tokio::time::sleep(wait) => {}
+                }
             }
+            first = false;
             let zombies = match tokio::task::spawn_blocking(move || zombie_children(me)).await {
                 Ok(zombies) => zombies,
                 Err(_) => continue,

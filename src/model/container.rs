@@ -122,6 +122,21 @@ pub struct LinuxContainerSecurity {
     pub masked_paths: Vec<String>,
     /// Paths made read-only; empty means the default list.
     pub readonly_paths: Vec<String>,
+    /// Seccomp profile; ignored for privileged containers.
+    #[serde(default)]
+    pub seccomp: SecurityProfile,
+}
+
+/// A seccomp profile choice, as kubelet makes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub enum SecurityProfile {
+    /// No filter (what kubelet asks for unless told otherwise).
+    #[default]
+    Unconfined,
+    /// The runtime's own default profile.
+    RuntimeDefault,
+    /// A JSON profile on the node, by absolute path.
+    Localhost(String),
 }
 
 /// Namespace options as a container sees them (a copy of the pod's, possibly changed).

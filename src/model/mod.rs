@@ -6,15 +6,12 @@
 mod container;
 mod image;
 mod sandbox;
+mod string_map;
 
 pub use container::*;
 pub use image::*;
 pub use sandbox::*;
-
-use std::collections::BTreeMap;
+pub use string_map::StringMap;
 
 /// Nanoseconds since the Unix epoch, as CRI timestamps are.
 pub type Timestamp = i64;
-
-/// Labels or annotations: ordered so that listings and snapshots are deterministic.
-pub type StringMap = BTreeMap<String, String>;

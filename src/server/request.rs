@@ -5,7 +5,7 @@ use crate::model::{
     Capabilities, ContainerConfig, ContainerMetadata, Device, DnsConfig, ImageSpec,
     LinuxContainerConfig, LinuxContainerSecurity, LinuxResources, LinuxSandboxConfig, Mount,
     MountPropagation, NamespaceMode, NamespaceOptions, PodMetadata, PortMapping, Protocol,
-    SandboxConfig, StringMap,
+    SandboxConfig, SecurityProfile, StringMap,
 };
 use crate::runtime::{ContainerFilter, ContainerState, Error, Result, SandboxFilter, SandboxState};
 use crius_proto::cri;
@@ -211,7 +211,7 @@ pub fn container_config(config: Option<cri::ContainerConfig>) -> Result<Containe
         return Err(Error::invalid("config.image.image must name an image"));
     }
     let linux = config.linux.unwrap_or_default();
-    let security = linux.security_context.unwrap_or_default();
+    let mut security = linux.security_context.unwrap_or_default();
     let stop_signal = match cri::Signal::try_from(config.stop_signal) {
         Ok(cri::Signal::RuntimeDefault) => None,
         Ok(signal) => Some(signal.as_str_name().to_string()),
@@ -229,6 +229,12 @@ pub fn container_config(config: Option<cri::ContainerConfig>) -> Result<Containe
         .map(|(i, m)| mount(m, i))
         .collect::<Result<_>>()?;
     let capabilities = security.capabilities.unwrap_or_default();
+    #[allow(deprecated)]
+    let seccomp = seccomp_profile(
+        security.seccomp.take(),
+        &security.seccomp_profile_path,
+        "config.linux.security_context",
+    )?;
     Ok(ContainerConfig {
         metadata: ContainerMetadata {
             name: metadata.name,
@@ -280,9 +286,56 @@ pub fn container_config(config: Option<cri::ContainerConfig>) -> Result<Containe
                 no_new_privs: security.no_new_privs,
                 masked_paths: security.masked_paths,
                 readonly_paths: security.readonly_paths,
+                seccomp,
             },
         },
     })
+}
+
+/// The seccomp profile from `seccomp`, else from the deprecated `seccomp_profile_path`
+/// (`runtime/default`, `docker/default`, `unconfined`, `localhost/<path>`); neither set means
+/// unconfined, as containerd and CRI-O read it. A Localhost profile must be an absolute path.
+fn seccomp_profile(
+    profile: Option<cri::SecurityProfile>,
+    deprecated_path: &str,
+    field: &str,
+) -> Result<SecurityProfile> {
+    let localhost = |path: &str, field: String| {
+        if path.starts_with('/') {
+            Ok(SecurityProfile::Localhost(path.to_string()))
+        } else {
+            Err(Error::invalid(format!(
+                "{field} {path:?} must be an absolute path to a seccomp profile"
+            )))
+        }
+    };
+    if let Some(profile) = profile {
+        return match cri::security_profile::ProfileType::try_from(profile.profile_type) {
+            Ok(cri::security_profile::ProfileType::RuntimeDefault) => {
+                Ok(SecurityProfile::RuntimeDefault)
+            }
+            Ok(cri::security_profile::ProfileType::Unconfined) => Ok(SecurityProfile::Unconfined),
+            Ok(cri::security_profile::ProfileType::Localhost) => localhost(
+                &profile.localhost_ref,
+                format!("{field}.seccomp.localhost_ref"),
+            ),
+            Err(_) => Err(Error::invalid(format!(
+                "{field}.seccomp.profile_type {} is unknown",
+                profile.profile_type
+            ))),
+        };
+    }
+    match deprecated_path {
+        "" | "unconfined" => Ok(SecurityProfile::Unconfined),
+        "runtime/default" | "docker/default" => Ok(SecurityProfile::RuntimeDefault),
+        path => match path.strip_prefix("localhost/") {
+            Some(rest) => localhost(rest, format!("{field}.seccomp_profile_path")),
+            None => Err(Error::invalid(format!(
+                "{field}.seccomp_profile_path {path:?} is not runtime/default, unconfined or \
+                 localhost/<path>"
+            ))),
+        },
+    }
 }
 
 fn mount(mount: cri::Mount, index: usize) -> Result<Mount> {
@@ -450,4 +503,62 @@ pub fn auth(auth: Option<cri::AuthConfig>) -> Option<crate::backend::image::Regi
         identity_token: a.identity_token,
         registry_token: a.registry_token,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn profile(profile_type: cri::security_profile::ProfileType, r: &str) -> cri::SecurityProfile {
+        cri::SecurityProfile {
+            profile_type: profile_type as i32,
+            localhost_ref: r.to_string(),
+        }
+    }
+
+    #[test]
+    fn seccomp_profiles_from_the_field_or_the_deprecated_path() {
+        use cri::security_profile::ProfileType;
+        let field = "config.linux.security_context";
+        let convert = |p, path: &str| seccomp_profile(p, path, field);
+        assert_eq!(convert(None, "").unwrap(), SecurityProfile::Unconfined);
+        assert_eq!(
+            convert(Some(profile(ProfileType::RuntimeDefault, "")), "unconfined").unwrap(),
+            SecurityProfile::RuntimeDefault
+        );
+        assert_eq!(
+            convert(Some(profile(ProfileType::Unconfined, "")), "").unwrap(),
+            SecurityProfile::Unconfined
+        );
+        assert_eq!(
+            convert(Some(profile(ProfileType::Localhost, "/p/a.json")), "").unwrap(),
+            SecurityProfile::Localhost("/p/a.json".into())
+        );
+        assert_eq!(
+            convert(None, "runtime/default").unwrap(),
+            SecurityProfile::RuntimeDefault
+        );
+        assert_eq!(
+            convert(None, "docker/default").unwrap(),
+            SecurityProfile::RuntimeDefault
+        );
+        assert_eq!(
+            convert(None, "localhost//var/lib/kubelet/seccomp/a.json").unwrap(),
+            SecurityProfile::Localhost("/var/lib/kubelet/seccomp/a.json".into())
+        );
+        for (p, path) in [
+            (Some(profile(ProfileType::Localhost, "a.json")), ""),
+            (Some(profile(ProfileType::Localhost, "")), ""),
+            (None, "localhost/relative.json"),
+            (None, "bogus"),
+        ] {
+            let error = convert(p, path).unwrap_err();
+            assert!(error.to_string().contains(field), "{error}");
+        }
+        let unknown = cri::SecurityProfile {
+            profile_type: 9,
+            localhost_ref: String::new(),
+        };
+        assert!(convert(Some(unknown), "").is_err());
+    }
 }

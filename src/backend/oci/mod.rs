@@ -5,9 +5,10 @@
 //! and specs built by [`spec`].
 
 mod runc;
+pub mod seccomp;
 pub mod spec;
 
-pub use runc::{Runc, RuncConfig};
+pub use runc::{Runc, RuncConfig, RuncStreams};
 
 use crate::error::{Classify, ErrorKind};
 use crate::model::{ContainerConfig, ImageConfig, LinuxResources, Timestamp};

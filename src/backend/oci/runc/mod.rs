@@ -17,9 +17,11 @@ mod command;
 mod config;
 mod exec;
 mod monitor_client;
+mod streams;
 mod watch;
 
 pub use config::RuncConfig;
+pub use streams::RuncStreams;
 
 use super::spec::{self, Extras, SpecEnv};
 use super::{

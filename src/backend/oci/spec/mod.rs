@@ -17,7 +17,10 @@
 //! - `oom_score_adj` is raised to the daemon's own (a process without `CAP_SYS_RESOURCE` cannot
 //!   lower it; containerd's `restrict_oom_score_adj`);
 //! - namespaces: the pod's pinned network, IPC and UTS namespaces (and PID when the pod
-//!   shares one) by path, a new mount namespace, and a new PID namespace otherwise.
+//!   shares one) by path, a new mount namespace, and a new PID namespace otherwise;
+//! - seccomp: none when privileged or Unconfined, crius's RuntimeDefault profile (relaxed by
+//!   the capabilities the container holds), or a Localhost JSON file; a missing or malformed
+//!   file is InvalidArgument naming its path ([`super::seccomp`]).
 //!
 //! [`ContainerConfig::process_args`]: crate::model::ContainerConfig::process_args
 
@@ -246,11 +249,16 @@ pub fn build(request: &CreateContainer, env: &SpecEnv, extras: &Extras) -> Resul
     let capabilities = LinuxCapabilitiesBuilder::default()
         .bounding(caps.clone())
         .effective(caps.clone())
-        .permitted(caps)
+        .permitted(caps.clone())
         .inheritable(HashSet::new())
         .ambient(HashSet::new())
         .build()
         .map_err(SpecError::internal)?;
+    let seccomp =
+        super::seccomp::filter(&security.seccomp, privileged, &caps).map_err(|e| match e {
+            super::seccomp::SeccompError::Profile { .. } => SpecError::invalid(e.to_string()),
+            super::seccomp::SeccompError::Build(_) => SpecError::internal(e),
+        })?;
     let mut process = ProcessBuilder::default()
         .terminal(config.tty)
         .user(
@@ -313,6 +321,7 @@ pub fn build(request: &CreateContainer, env: &SpecEnv, extras: &Extras) -> Resul
         .build()
         .map_err(SpecError::internal)?;
     linux.set_rootfs_propagation(mounts::rootfs_propagation(&config.mounts));
+    linux.set_seccomp(seccomp);
 
     let mut spec = SpecBuilder::default()
         .version("1.0.2")

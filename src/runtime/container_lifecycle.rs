@@ -203,7 +203,7 @@ impl Runtime {
     }
 
     /// The container `id` names, after syncing its state; FailedPrecondition unless it runs.
-    async fn running_container(&self, id: &str) -> Result<Container> {
+    pub(super) async fn running_container(&self, id: &str) -> Result<Container> {
         let container = self.get_container(id)?;
         self.sync_container(&container.id).await;
         let container = self.get_container(&container.id)?;

@@ -6,7 +6,7 @@
 //! [`Runtime::open_exec`], [`Runtime::open_attach`] or [`Runtime::open_port`], which check again
 //! (the container may have stopped in between) and call the streams backend.
 
-use super::{ContainerState, Error, Result, Runtime, SandboxState};
+use super::{Error, Result, Runtime, SandboxState};
 use crate::backend::streams::{
     AttachSession, ExecSession, ForwardTarget, PortStream, StreamOptions,
 };
@@ -167,16 +167,7 @@ impl Runtime {
 
     /// The full id of the running container `id` names; FailedPrecondition unless it runs.
     async fn streamable_container(&self, id: &str) -> Result<String> {
-        let container = self.get_container(id)?;
-        self.sync_container(&container.id).await;
-        let container = self.get_container(&container.id)?;
-        if container.state != ContainerState::Running {
-            return Err(Error::precondition(format!(
-                "container {} is not running (state {:?})",
-                container.id, container.state
-            )));
-        }
-        Ok(container.id)
+        Ok(self.running_container(id).await?.id)
     }
 
     /// Where a port-forward into the ready sandbox `id` goes.

@@ -192,3 +192,53 @@ async fn a_restarted_daemon_finds_and_removes_its_pod_cgroups() {
     assert_eq!(error.kind(), ErrorKind::InvalidArgument);
     parent.assert_gone();
 }
+
+#[tokio::test]
+async fn a_pod_resize_writes_its_limits_into_the_pod_cgroup() {
+    let cgroups = cgroups();
+    let parent = Parent::new(&cgroups, "resize");
+    let pod = cgroups
+        .create_pod("resize-pod", &parent.path)
+        .await
+        .expect("create");
+    let resources = crius::model::LinuxResources {
+        cpu_shares: 512,
+        cpu_quota: 50_000,
+        cpu_period: 100_000,
+        memory_limit_in_bytes: 96 << 20,
+        ..Default::default()
+    };
+    cgroups
+        .update_pod("resize-pod", &resources)
+        .await
+        .expect("resize");
+    let layout = cgroups.layout();
+    let read = |controller: &str, v1: &str, v2: &str| -> Option<String> {
+        let hierarchy = layout.for_controller(controller)?;
+        let file = if hierarchy.unified { v2 } else { v1 };
+        let dir = hierarchy.mount.join(pod.trim_start_matches('/'));
+        Some(
+            std::fs::read_to_string(dir.join(file))
+                .expect(file)
+                .trim()
+                .to_string(),
+        )
+    };
+    let memory =
+        read("memory", "memory.limit_in_bytes", "memory.max").expect("a memory controller");
+    assert_eq!(memory, (96u64 << 20).to_string());
+    let quota = read("cpu", "cpu.cfs_quota_us", "cpu.max").expect("a cpu controller");
+    assert!(quota.starts_with("50000"), "cpu quota {quota:?}");
+    let shares = read("cpu", "cpu.shares", "cpu.weight").unwrap();
+    assert!(
+        shares == "512" || shares == "20",
+        "cpu shares/weight {shares:?}"
+    );
+    let error = cgroups
+        .update_pod("no-such-pod", &resources)
+        .await
+        .expect_err("an unknown pod");
+    assert_eq!(error.kind(), ErrorKind::NotFound);
+    cgroups.remove_pod("resize-pod").await.expect("remove");
+    parent.assert_gone();
+}

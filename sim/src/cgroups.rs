@@ -5,6 +5,7 @@ use async_trait::async_trait;
 use crius::backend::Cgroups;
 use crius::backend::Clock;
 use crius::backend::cgroups::{CgroupDriver, CgroupError, ResourceUsage};
+use crius::model::LinuxResources;
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -24,6 +25,7 @@ pub struct FakeCgroups {
     clock: Arc<dyn Clock>,
     runtime: Arc<FakeRuntime>,
     pods: Mutex<HashMap<String, String>>,
+    limits: Mutex<HashMap<String, LinuxResources>>,
 }
 
 impl FakeCgroups {
@@ -33,7 +35,13 @@ impl FakeCgroups {
             clock,
             runtime,
             pods: Mutex::new(HashMap::new()),
+            limits: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The limits last applied to a pod by UpdatePodSandboxResources.
+    pub fn pod_limits(&self, sandbox_id: &str) -> Option<LinuxResources> {
+        self.limits.lock().get(sandbox_id).cloned()
     }
 
     /// How many pod cgroups exist.
@@ -63,6 +71,7 @@ impl Cgroups for FakeCgroups {
 
     async fn remove_pod(&self, sandbox_id: &str) -> Result<(), CgroupError> {
         self.pods.lock().remove(sandbox_id);
+        self.limits.lock().remove(sandbox_id);
         Ok(())
     }
 
@@ -113,5 +122,21 @@ impl Cgroups for FakeCgroups {
             }
         }
         Ok(total)
+    }
+
+    async fn update_pod(
+        &self,
+        sandbox_id: &str,
+        resources: &LinuxResources,
+    ) -> Result<(), CgroupError> {
+        if !self.pods.lock().contains_key(sandbox_id) {
+            return Err(CgroupError::NotFound {
+                id: sandbox_id.to_string(),
+            });
+        }
+        self.limits
+            .lock()
+            .insert(sandbox_id.to_string(), resources.clone());
+        Ok(())
     }
 }

@@ -950,3 +950,61 @@ async fn a_planned_oom_kill_is_reported_as_oomkilled() {
     assert_eq!(status.reason, "OOMKilled");
     assert_eq!(status.finished_at - status.started_at, 3_000_000_000);
 }
+
+#[tokio::test]
+async fn a_pod_resize_reaches_the_pod_cgroup_with_its_overhead() {
+    let mut t = TestNode::start().await;
+    let pod = t.run_pod("p").await;
+    let limits = |memory: i64, shares: i64| cri::LinuxContainerResources {
+        memory_limit_in_bytes: memory,
+        cpu_shares: shares,
+        ..Default::default()
+    };
+    t.runtime
+        .update_pod_sandbox_resources(cri::UpdatePodSandboxResourcesRequest {
+            pod_sandbox_id: pod[..8].to_string(),
+            resources: Some(limits(100 << 20, 1024)),
+            overhead: Some(limits(10 << 20, 24)),
+        })
+        .await
+        .unwrap();
+    let applied = t.node.cgroups.pod_limits(&pod).unwrap();
+    assert_eq!(applied.memory_limit_in_bytes, 110 << 20);
+    assert_eq!(applied.cpu_shares, 1048);
+    let err = t
+        .runtime
+        .update_pod_sandbox_resources(cri::UpdatePodSandboxResourcesRequest {
+            pod_sandbox_id: pod.clone(),
+            resources: None,
+            overhead: None,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    t.runtime
+        .stop_pod_sandbox(cri::StopPodSandboxRequest {
+            pod_sandbox_id: pod.clone(),
+        })
+        .await
+        .unwrap();
+    let err = t
+        .runtime
+        .update_pod_sandbox_resources(cri::UpdatePodSandboxResourcesRequest {
+            pod_sandbox_id: pod.clone(),
+            resources: Some(limits(1 << 20, 2)),
+            overhead: None,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::FailedPrecondition);
+    let err = t
+        .runtime
+        .update_pod_sandbox_resources(cri::UpdatePodSandboxResourcesRequest {
+            pod_sandbox_id: "feedfacefeed".into(),
+            resources: Some(limits(1 << 20, 2)),
+            overhead: None,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::NotFound);
+}

@@ -47,4 +47,12 @@ impl Cgroups for WithDefaultParent {
     async fn pod_usage(&self, sandbox_id: &str) -> Result<ResourceUsage, CgroupError> {
         self.inner.pod_usage(sandbox_id).await
     }
+
+    async fn update_pod(
+        &self,
+        sandbox_id: &str,
+        resources: &crate::model::LinuxResources,
+    ) -> Result<(), CgroupError> {
+        self.inner.update_pod(sandbox_id, resources).await
+    }
 }

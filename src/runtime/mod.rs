@@ -24,6 +24,7 @@ mod rollback;
 mod sandbox;
 mod sandbox_lifecycle;
 mod sandbox_query;
+mod sandbox_update;
 mod stats;
 mod status;
 mod streams;

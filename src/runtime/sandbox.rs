@@ -39,6 +39,9 @@ pub struct Sandbox {
     pub addresses: PodAddresses,
     /// The pod's shared namespaces, cgroup and files.
     pub pod: PodHandle,
+    /// The pod-level limits last applied by UpdatePodSandboxResources.
+    #[serde(default)]
+    pub resources: Option<crate::model::LinuxResources>,
 }
 
 impl Sandbox {

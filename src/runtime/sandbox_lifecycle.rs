@@ -117,6 +117,7 @@ impl Runtime {
                 created_at: self.backends.clock.now(),
                 addresses,
                 pod,
+                resources: None,
             })
         }
         .await;

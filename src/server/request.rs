@@ -386,6 +386,31 @@ pub fn resources(r: cri::LinuxContainerResources) -> LinuxResources {
     }
 }
 
+/// UpdatePodSandboxResources' limits: the containers' sum plus the sandbox overhead. At least
+/// one of the two is required.
+pub fn pod_resources(
+    resources: Option<cri::LinuxContainerResources>,
+    overhead: Option<cri::LinuxContainerResources>,
+) -> Result<LinuxResources> {
+    let add = |a: i64, b: i64| if a > 0 && b > 0 { a + b } else { a.max(b) };
+    match (
+        resources.map(self::resources),
+        overhead.map(self::resources),
+    ) {
+        (None, None) => Err(Error::invalid("resources or overhead is required")),
+        (Some(total), None) | (None, Some(total)) => Ok(total),
+        (Some(mut total), Some(overhead)) => {
+            total.memory_limit_in_bytes =
+                add(total.memory_limit_in_bytes, overhead.memory_limit_in_bytes);
+            total.cpu_shares = add(total.cpu_shares, overhead.cpu_shares);
+            if total.cpu_quota > 0 && overhead.cpu_quota > 0 {
+                total.cpu_quota += overhead.cpu_quota;
+            }
+            Ok(total)
+        }
+    }
+}
+
 /// An ImageSpec naming an image.
 pub fn image_spec(spec: cri::ImageSpec) -> Result<ImageSpec> {
     Ok(ImageSpec {

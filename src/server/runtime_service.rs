@@ -597,11 +597,16 @@ impl RuntimeService for CriServer {
 
     async fn update_pod_sandbox_resources(
         &self,
-        _request: Request<cri::UpdatePodSandboxResourcesRequest>,
+        request: Request<cri::UpdatePodSandboxResourcesRequest>,
     ) -> Reply<cri::UpdatePodSandboxResourcesResponse> {
-        Err(unimplemented(
-            "UpdatePodSandboxResources",
-            "pod-level cgroup resize arrives with the Linux cgroups backend",
-        ))
+        let request = request.into_inner();
+        request::id(&request.pod_sandbox_id, "pod_sandbox_id").map_err(to_status)?;
+        let resources =
+            request::pod_resources(request.resources, request.overhead).map_err(to_status)?;
+        self.runtime
+            .update_pod_sandbox_resources(&request.pod_sandbox_id, resources)
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(cri::UpdatePodSandboxResourcesResponse {}))
     }
 }

@@ -19,6 +19,7 @@
 use super::layout::{CgroupMode, Hierarchy, Layout};
 use super::{CgroupDriver, CgroupError, Cgroups, ResourceUsage};
 use crate::error::ErrorKind;
+use crate::model::LinuxResources;
 use async_trait::async_trait;
 use parking_lot::Mutex;
 use std::collections::HashMap;
@@ -323,6 +324,25 @@ impl Cgroups for CgroupFs {
                 .pod_path(&id)
                 .ok_or_else(|| CgroupError::NotFound { id: id.clone() })?;
             this.usage_of(&id, &path)
+        })
+        .await
+    }
+
+    async fn update_pod(
+        &self,
+        sandbox_id: &str,
+        resources: &LinuxResources,
+    ) -> Result<(), CgroupError> {
+        let (this, id, resources) = (self.clone(), sandbox_id.to_string(), resources.clone());
+        blocking(sandbox_id, move || {
+            if !usable_name(&id) {
+                return Err(CgroupError::NotFound { id: id.clone() });
+            }
+            let path = this
+                .pod_path(&id)
+                .ok_or_else(|| CgroupError::NotFound { id: id.clone() })?;
+            super::limits::apply(&this.layout, &path, &resources)
+                .map_err(|m| failed(&id, ErrorKind::Internal, m))
         })
         .await
     }

@@ -3,11 +3,13 @@
 //! [`CgroupFs`] is the Linux implementation (cgroupfs on v1, hybrid and v2 layouts).
 
 use crate::error::{Classify, ErrorKind};
+use crate::model::LinuxResources;
 use crate::model::Timestamp;
 use async_trait::async_trait;
 
 mod cgroupfs;
 mod layout;
+mod limits;
 mod stats;
 
 pub use cgroupfs::{CgroupFs, DEFAULT_PARENT};
@@ -82,4 +84,11 @@ pub trait Cgroups: Send + Sync {
     async fn container_usage(&self, container_id: &str) -> Result<ResourceUsage, CgroupError>;
     /// Current usage of a whole pod.
     async fn pod_usage(&self, sandbox_id: &str) -> Result<ResourceUsage, CgroupError>;
+    /// Applies new limits to the pod's cgroup (UpdatePodSandboxResources); zero or empty
+    /// fields are left as they are.
+    async fn update_pod(
+        &self,
+        sandbox_id: &str,
+        resources: &LinuxResources,
+    ) -> Result<(), CgroupError>;
 }

@@ -1,6 +1,6 @@
 //! The CRI ImageService.
 
-use super::runtime_service::ServerStream;
+use super::runtime_service::{ServerStream, batches};
 use super::status::to_status;
 use super::{CriServer, reply, request};
 use crius_proto::cri;
@@ -38,25 +38,12 @@ impl ImageService for CriServer {
         &self,
         request: Request<cri::StreamImagesRequest>,
     ) -> Reply<Self::StreamImagesStream> {
-        let filter = image_filter(request.into_inner().filter);
-        let images: Vec<_> = self
-            .runtime
-            .list_images(filter.as_deref())
-            .map_err(to_status)?
-            .iter()
-            .map(reply::image)
-            .collect();
-        let stream = tokio_stream::iter(
-            images
-                .chunks(256)
-                .map(|chunk| {
-                    Ok(cri::StreamImagesResponse {
-                        images: chunk.to_vec(),
-                    })
-                })
-                .collect::<Vec<_>>(),
-        );
-        Ok(Response::new(Box::pin(stream)))
+        let filter = request.into_inner().filter;
+        let list = self.list_images(Request::new(cri::ListImagesRequest { filter }));
+        let images = list.await?.into_inner().images;
+        Ok(Response::new(batches(images, |images| {
+            cri::StreamImagesResponse { images }
+        })))
     }
 
     async fn image_status(

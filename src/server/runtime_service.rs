@@ -19,7 +19,9 @@ pub type ServerStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send +
 /// How many items one message of a Stream* list RPC carries.
 const STREAM_BATCH: usize = 256;
 
-fn batches<T: Send + 'static, M: Send + 'static>(
+/// Splits `items` into messages of at most [`STREAM_BATCH`], as the Stream* list RPCs send
+/// them.
+pub(super) fn batches<T: Send + 'static, M: Send + 'static>(
     items: Vec<T>,
     wrap: impl Fn(Vec<T>) -> M + Send + 'static,
 ) -> ServerStream<M> {
@@ -137,12 +139,9 @@ impl RuntimeService for CriServer {
         &self,
         request: Request<cri::StreamPodSandboxesRequest>,
     ) -> Reply<Self::StreamPodSandboxesStream> {
-        let filter = request::sandbox_filter(request.into_inner().filter).map_err(to_status)?;
-        let sandboxes = self
-            .runtime
-            .list_pod_sandboxes(&filter)
-            .map_err(to_status)?;
-        let items: Vec<_> = sandboxes.iter().map(reply::pod_sandbox).collect();
+        let filter = request.into_inner().filter;
+        let list = self.list_pod_sandbox(Request::new(cri::ListPodSandboxRequest { filter }));
+        let items = list.await?.into_inner().items;
         Ok(Response::new(batches(items, |pod_sandboxes| {
             cri::StreamPodSandboxesResponse { pod_sandboxes }
         })))
@@ -221,13 +220,9 @@ impl RuntimeService for CriServer {
         &self,
         request: Request<cri::StreamContainersRequest>,
     ) -> Reply<Self::StreamContainersStream> {
-        let filter = request::container_filter(request.into_inner().filter).map_err(to_status)?;
-        let containers = self
-            .runtime
-            .list_containers(&filter)
-            .await
-            .map_err(to_status)?;
-        let items: Vec<_> = containers.iter().map(reply::container).collect();
+        let filter = request.into_inner().filter;
+        let list = self.list_containers(Request::new(cri::ListContainersRequest { filter }));
+        let items = list.await?.into_inner().containers;
         Ok(Response::new(batches(items, |containers| {
             cri::StreamContainersResponse { containers }
         })))
@@ -396,14 +391,10 @@ impl RuntimeService for CriServer {
         &self,
         request: Request<cri::StreamContainerStatsRequest>,
     ) -> Reply<Self::StreamContainerStatsStream> {
-        let filter =
-            request::container_stats_filter(request.into_inner().filter).map_err(to_status)?;
-        let stats = self
-            .runtime
-            .list_container_stats(&filter)
-            .await
-            .map_err(to_status)?;
-        let items: Vec<_> = stats.iter().map(reply::container_stats).collect();
+        let filter = request.into_inner().filter;
+        let list =
+            self.list_container_stats(Request::new(cri::ListContainerStatsRequest { filter }));
+        let items = list.await?.into_inner().stats;
         Ok(Response::new(batches(items, |container_stats| {
             cri::StreamContainerStatsResponse { container_stats }
         })))
@@ -447,14 +438,10 @@ impl RuntimeService for CriServer {
         &self,
         request: Request<cri::StreamPodSandboxStatsRequest>,
     ) -> Reply<Self::StreamPodSandboxStatsStream> {
-        let filter =
-            request::sandbox_stats_filter(request.into_inner().filter).map_err(to_status)?;
-        let stats = self
-            .runtime
-            .list_pod_sandbox_stats(&filter)
-            .await
-            .map_err(to_status)?;
-        let items: Vec<_> = stats.iter().map(reply::pod_stats).collect();
+        let filter = request.into_inner().filter;
+        let list =
+            self.list_pod_sandbox_stats(Request::new(cri::ListPodSandboxStatsRequest { filter }));
+        let items = list.await?.into_inner().stats;
         Ok(Response::new(batches(items, |pod_sandbox_stats| {
             cri::StreamPodSandboxStatsResponse { pod_sandbox_stats }
         })))

@@ -11,6 +11,10 @@ pub const FORMAT_VERSION: u32 = 1;
 /// Symbols every replay defines before the first line.
 pub const PREDEFINED_SYMBOLS: [&str; 1] = ["LOG_ROOT"];
 
+/// The error code a recording writes for a unary call its client cancelled before the
+/// runtime answered; a replay accepts any answer to such a call.
+pub const CANCELLED: &str = "Cancelled";
+
 /// Line 1: what the trace is and where it came from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -356,24 +356,66 @@ impl tonic::server::UnaryService<Bytes> for Handler {
         let (proxy, method) = (self.proxy.clone(), self.method);
         Box::pin(async move {
             let bytes = request.into_inner();
-            let t = {
-                let mut writer = proxy.writer();
-                writer.begin();
-                writer.elapsed()
-            };
-            let started = Instant::now();
-            let result = proxy.upstream.clone().unary(method, bytes.clone()).await;
-            let dur = started.elapsed().as_secs_f64();
-            let request_json = method
-                .decode_request(&bytes)
-                .unwrap_or_else(|e| json!({ "undecodable": e }));
+            let mut pending = PendingCall::begin(&proxy, method, &bytes);
+            let result = proxy.upstream.clone().unary(method, bytes).await;
             let answer = match &result {
                 Ok(b) => method.decode_response(b).map_err(Status::internal),
                 Err(status) => Err(status.clone()),
             };
-            proxy.writer().call(method, &request_json, &answer, t, dur);
+            pending.record(&answer);
             result.map(tonic::Response::new)
         })
+    }
+}
+
+/// A unary call forwarded upstream and not answered yet. Dropped unfinished (the client
+/// cancelled, so the handler's future was dropped), it writes the call with the code
+/// [`crate::format::CANCELLED`], so the in-flight count stays true and held stream lines are released.
+struct PendingCall {
+    writer: Arc<Mutex<TraceWriter>>,
+    method: &'static Method,
+    request: Value,
+    t: f64,
+    started: Instant,
+    finished: bool,
+}
+
+impl PendingCall {
+    fn begin(proxy: &Proxy, method: &'static Method, bytes: &Bytes) -> PendingCall {
+        let t = {
+            let mut writer = proxy.writer();
+            writer.begin();
+            writer.elapsed()
+        };
+        PendingCall {
+            writer: proxy.writer.clone(),
+            method,
+            request: method
+                .decode_request(bytes)
+                .unwrap_or_else(|e| json!({ "undecodable": e })),
+            t,
+            started: Instant::now(),
+            finished: false,
+        }
+    }
+
+    fn record(&mut self, answer: &Result<Value, Status>) {
+        self.finished = true;
+        let dur = self.started.elapsed().as_secs_f64();
+        self.writer
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .call(self.method, &self.request, answer, self.t, dur);
+    }
+}
+
+impl Drop for PendingCall {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.record(&Err(Status::cancelled(
+                "the client cancelled the call before the runtime answered",
+            )));
+        }
     }
 }
 

@@ -174,32 +174,64 @@ async fn kubelet_like_traffic(channel: tonic::transport::Channel, log_dir: Strin
     assert_eq!(checkpoint.unwrap_err().code(), tonic::Code::Unimplemented);
 }
 
+/// A recording proxy in front of `upstream`, writing into memory.
+struct Recording {
+    sink: Shared,
+    socket: std::path::PathBuf,
+    stop: tokio::sync::oneshot::Sender<()>,
+    proxy: tokio::task::JoinHandle<Result<(), record::RecordError>>,
+}
+
+impl Recording {
+    async fn start(upstream: &SimServer) -> Recording {
+        let socket = upstream.dir.path().join("proxy.sock");
+        let client = CriClient::connect(&upstream.endpoint()).await.unwrap();
+        let header = TraceWriter::header("1.36", record::identify(&client).await);
+        assert_eq!(header.runtime.name, "crius");
+        let sink = Shared::default();
+        let writer = TraceWriter::new(Box::new(sink.clone()), &header).unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let path = socket.clone();
+        let proxy = tokio::spawn(async move {
+            record::serve(&path, client, writer, async {
+                let _ = stopped.await;
+            })
+            .await
+        });
+        for _ in 0..400 {
+            if socket.exists() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        Recording {
+            sink,
+            socket,
+            stop,
+            proxy,
+        }
+    }
+
+    async fn channel(&self) -> tonic::transport::Channel {
+        connect(&format!("unix://{}", self.socket.display()))
+            .await
+            .unwrap()
+    }
+
+    /// Stops the proxy; the trace text.
+    async fn finish(self) -> String {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let _ = self.stop.send(());
+        self.proxy.await.unwrap().unwrap();
+        String::from_utf8(self.sink.0.lock().unwrap().clone()).unwrap()
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_recording_of_the_simulated_node_replays_against_a_fresh_one() {
     let upstream = SimServer::start(None).await;
-    let proxy_socket = upstream.dir.path().join("proxy.sock");
-    let client = CriClient::connect(&upstream.endpoint()).await.unwrap();
-    let header = TraceWriter::header("1.36", record::identify(&client).await);
-    assert_eq!(header.runtime.name, "crius");
-    let sink = Shared::default();
-    let writer = TraceWriter::new(Box::new(sink.clone()), &header).unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let path = proxy_socket.clone();
-    let proxy = tokio::spawn(async move {
-        record::serve(&path, client, writer, async {
-            let _ = stopped.await;
-        })
-        .await
-    });
-    for _ in 0..400 {
-        if proxy_socket.exists() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    let channel = connect(&format!("unix://{}", proxy_socket.display()))
-        .await
-        .unwrap();
+    let recording = Recording::start(&upstream).await;
+    let channel = recording.channel().await;
     let log_dir = upstream
         .dir
         .path()
@@ -207,11 +239,7 @@ async fn a_recording_of_the_simulated_node_replays_against_a_fresh_one() {
         .to_string_lossy()
         .into_owned();
     kubelet_like_traffic(channel, log_dir).await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    let _ = stop.send(());
-    proxy.await.unwrap().unwrap();
-
-    let text = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
+    let text = recording.finish().await;
     let trace = parse(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
     for needle in [
         "\"$SB1\"",
@@ -239,6 +267,74 @@ async fn a_recording_of_the_simulated_node_replays_against_a_fresh_one() {
         .run(&trace)
         .await;
     assert!(report.conforms(), "{}\n{text}", report.render("recording"));
+    fresh.shutdown().await;
+    upstream.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_the_client_cancels_is_recorded_as_cancelled_and_replays() {
+    // The pull never answers: its latency is virtual time, and nobody steps the clock.
+    let upstream = SimServer::start(Some(
+        "[[call]]\nmethod = \"PullImage\"\nimage = \"*slow*\"\nlatency = \"1h\"\n",
+    ))
+    .await;
+    let recording = Recording::start(&upstream).await;
+    let channel = recording.channel().await;
+    let mut img = ImageServiceClient::new(channel.clone());
+    let gave_up = tokio::time::timeout(
+        Duration::from_millis(300),
+        img.pull_image(cri::PullImageRequest {
+            image: Some(cri::ImageSpec {
+                image: "example.com/slow:1".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+    )
+    .await;
+    assert!(gave_up.is_err(), "PullImage answered despite its latency");
+    // The proxy notices the reset stream; give it a moment before the next call.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let log_dir = upstream
+        .dir
+        .path()
+        .join("pods/rec")
+        .to_string_lossy()
+        .into_owned();
+    kubelet_like_traffic(channel, log_dir).await;
+    let text = recording.finish().await;
+
+    let lines: Vec<&str> = text.lines().collect();
+    let cancelled = lines
+        .iter()
+        .position(|l| l.contains("\"PullImage\"") && l.contains("\"Cancelled\""))
+        .unwrap_or_else(|| panic!("no cancelled PullImage line:\n{text}"));
+    let event = lines
+        .iter()
+        .position(|l| l.contains("\"stream_msg\""))
+        .unwrap_or_else(|| panic!("the event stayed held back after the cancelled call:\n{text}"));
+    assert!(cancelled < event, "{text}");
+
+    let trace = parse(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let fresh = SimServer::start(None).await;
+    let client = CriClient::connect(&fresh.endpoint()).await.unwrap();
+    let report = Replayer::new(client)
+        .with_world(fresh.world())
+        .with_options(ReplayOptions {
+            timeout: Duration::from_secs(5),
+            log_root: None,
+        })
+        .run(&trace)
+        .await;
+    assert!(report.conforms(), "{}\n{text}", report.render("recording"));
+    assert!(
+        report
+            .skipped
+            .iter()
+            .any(|s| s.what == "PullImage" && s.why.contains("cancelled")),
+        "{}",
+        report.render("recording")
+    );
     fresh.shutdown().await;
     upstream.shutdown().await;
 }

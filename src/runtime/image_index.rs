@@ -2,6 +2,7 @@
 
 use super::error::{Error, Result};
 use super::image_name::{ImageName, is_image_id};
+use crate::backend::image::ShortNames;
 use crate::model::{ImageRecord, PulledImage, Timestamp};
 use std::collections::BTreeMap;
 
@@ -34,17 +35,23 @@ pub struct ImageIndex {
 
 impl ImageIndex {
     /// Finds the image `text` names: an id (`sha256:<hex>` or bare hex, or a unique prefix of at
-    /// least 3 digits), a tag or a digest reference. A malformed reference is InvalidArgument.
-    pub fn lookup(&self, text: &str) -> Result<Option<Found<'_>>> {
+    /// least 3 digits), a tag or a digest reference, a short name meaning what `short` says
+    /// (its alias, or the name under each search registry: the first one the node has wins).
+    /// A malformed reference is InvalidArgument.
+    pub fn lookup_resolving(&self, text: &str, short: &ShortNames) -> Result<Option<Found<'_>>> {
         if is_image_id(text) {
             let id = normalise_id(text);
             return Ok(self.by_id.get(&id).map(Found::Id));
         }
         let parsed = ImageName::parse(text);
-        if let Ok(name) = &parsed
-            && let Some(record) = self.by_name(name)
-        {
-            return Ok(Some(Found::Name(record, name.clone())));
+        if parsed.is_ok() {
+            // A short name nothing resolves names no image (it may still be an id prefix).
+            let names = ImageName::candidates(text, short).unwrap_or_default();
+            for name in names {
+                if let Some(record) = self.by_name(&name) {
+                    return Ok(Some(Found::Name(record, name)));
+                }
+            }
         }
         let hex = text.strip_prefix("sha256:").unwrap_or(text);
         let is_hex = hex.len() >= MIN_ID_PREFIX
@@ -66,6 +73,12 @@ impl ImageIndex {
             };
         }
         parsed.map(|_| None)
+    }
+
+    /// [`ImageIndex::lookup_resolving`] with Docker's rule for short names.
+    #[cfg(test)]
+    fn lookup(&self, text: &str) -> Result<Option<Found<'_>>> {
+        self.lookup_resolving(text, &ShortNames::default())
     }
 
     fn by_name(&self, name: &ImageName) -> Option<&ImageRecord> {
@@ -194,6 +207,37 @@ mod tests {
         assert_eq!(index.lookup("aaaa").unwrap().unwrap().record().id, id);
         assert!(index.lookup("busybox:other").unwrap().is_none());
         assert!(index.lookup("Bad Ref").is_err());
+    }
+
+    #[test]
+    fn a_short_name_finds_the_first_search_registry_the_node_has() {
+        let mut index = ImageIndex::default();
+        let quay = ImageName::parse("quay.io/tool:1").unwrap();
+        let local = ImageName::parse("127.0.0.1:5000/tool:1").unwrap();
+        index.insert_pulled(&quay, &pulled('a'), 1);
+        index.insert_pulled(&local, &pulled('b'), 1);
+        let short = |search: &[&str]| ShortNames {
+            search_registries: search.iter().map(|s| s.to_string()).collect(),
+            aliases: Default::default(),
+        };
+        let found = |search: &[&str]| {
+            index
+                .lookup_resolving("tool:1", &short(search))
+                .unwrap()
+                .map(|f| f.record().id.clone())
+        };
+        assert_eq!(
+            found(&["docker.io", "127.0.0.1:5000", "quay.io"]),
+            Some(format!("sha256:{}", "b".repeat(64)))
+        );
+        assert_eq!(
+            found(&["quay.io", "127.0.0.1:5000"]),
+            Some(format!("sha256:{}", "a".repeat(64)))
+        );
+        assert_eq!(found(&["docker.io"]), None);
+        assert_eq!(found(&[]), None);
+        // An id prefix still resolves whatever the search list says.
+        assert!(index.lookup_resolving("aaaa", &short(&[])).unwrap().is_some());
     }
 
     #[test]

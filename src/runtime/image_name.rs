@@ -2,12 +2,17 @@
 //!
 //! `busybox` means `docker.io/library/busybox:latest`; `quay.io/a/b@sha256:...` keeps its
 //! digest; a first component with a dot, a colon or `localhost` is a registry host.
+//!
+//! A short name (no registry host) may mean several names: [`ImageName::candidates`] lists
+//! them in the order containers-registries.conf(5) gives, an alias first, then each
+//! unqualified-search registry.
 
 use super::error::{Error, Result};
+use crate::backend::image::{DOCKER_HUB, ShortNames};
 use std::fmt;
 
 /// The registry assumed for references without one.
-pub const DEFAULT_REGISTRY: &str = "docker.io";
+pub const DEFAULT_REGISTRY: &str = DOCKER_HUB;
 const MAX_NAME_LEN: usize = 255;
 
 /// A parsed, normalised image reference.
@@ -72,6 +77,33 @@ impl ImageName {
         })
     }
 
+    /// The names `reference` may mean, in the order to try them. A reference with a registry
+    /// host means itself. A short one means its alias when `short` has one (the alias names a
+    /// repository; the reference's tag or digest is kept), else the name under each search
+    /// registry in turn (`library/` added on Docker Hub). A short name with neither is
+    /// InvalidArgument.
+    pub fn candidates(reference: &str, short: &ShortNames) -> Result<Vec<ImageName>> {
+        let parsed = ImageName::parse(reference)?;
+        let Some((name, suffix)) = short_name_parts(reference) else {
+            return Ok(vec![parsed]);
+        };
+        if let Some(repository) = short.aliases.get(name) {
+            return Ok(vec![ImageName::parse(&format!("{repository}{suffix}"))?]);
+        }
+        if short.search_registries.is_empty() {
+            return Err(Error::invalid(format!(
+                "image {reference:?} is a short name, no alias covers it and the registries \
+                 configuration lists no unqualified-search-registries: use a fully qualified \
+                 reference"
+            )));
+        }
+        short
+            .search_registries
+            .iter()
+            .map(|registry| ImageName::parse(&format!("{registry}/{name}{suffix}")))
+            .collect()
+    }
+
     /// `domain/path`.
     pub fn repository(&self) -> String {
         format!("{}/{}", self.domain, self.path)
@@ -112,13 +144,33 @@ pub fn is_image_id(text: &str) -> bool {
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
+/// Whether `first`, a reference's first path component, names a registry host.
+fn is_registry_host(first: &str) -> bool {
+    first.contains('.') || first.contains(':') || first == "localhost"
+}
+
+/// For a short name (no registry host), its name part and the rest (`:tag`, `@digest`, or
+/// both, as written); `None` for a reference that names its registry.
+fn short_name_parts(reference: &str) -> Option<(&str, &str)> {
+    let name_end = reference.find('@').unwrap_or(reference.len());
+    let last_slash = reference[..name_end].rfind('/').map_or(0, |i| i + 1);
+    let name_end = reference[last_slash..name_end]
+        .find(':')
+        .map_or(name_end, |colon| last_slash + colon);
+    let name = &reference[..name_end];
+    match name.split_once('/') {
+        Some((first, _)) if is_registry_host(first) => None,
+        _ => Some((name, &reference[name_end..])),
+    }
+}
+
 fn split_domain(name: &str) -> (String, String) {
     match name.split_once('/') {
-        Some((first, rest))
-            if first.contains('.') || first.contains(':') || first == "localhost" =>
-        {
-            (first.to_string(), rest.to_string())
+        // Docker Hub keeps official images under `library/`, however the name was spelt.
+        Some((first, rest)) if first == DEFAULT_REGISTRY && !rest.contains('/') => {
+            (first.to_string(), format!("library/{rest}"))
         }
+        Some((first, rest)) if is_registry_host(first) => (first.to_string(), rest.to_string()),
         Some(_) => (DEFAULT_REGISTRY.to_string(), name.to_string()),
         None => (DEFAULT_REGISTRY.to_string(), format!("library/{name}")),
     }
@@ -250,6 +302,84 @@ mod tests {
             );
         }
         assert!(ImageName::parse(&"a".repeat(300)).is_err());
+    }
+
+    fn short(search: &[&str], aliases: &[(&str, &str)]) -> ShortNames {
+        ShortNames {
+            search_registries: search.iter().map(|s| s.to_string()).collect(),
+            aliases: aliases
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+
+    fn shown(names: Vec<ImageName>) -> Vec<String> {
+        names.into_iter().map(|n| n.to_string()).collect()
+    }
+
+    #[test]
+    fn docker_hub_names_get_library_however_spelt() {
+        assert_eq!(
+            ImageName::parse("docker.io/busybox").unwrap().to_string(),
+            "docker.io/library/busybox:latest"
+        );
+        assert_eq!(
+            ImageName::parse("docker.io/team/app:1").unwrap().to_string(),
+            "docker.io/team/app:1"
+        );
+    }
+
+    #[test]
+    fn short_names_try_each_search_registry_in_order() {
+        let names = ImageName::candidates(
+            "busybox:1.36",
+            &short(&["quay.io", "docker.io", "127.0.0.1:5000"], &[]),
+        )
+        .unwrap();
+        assert_eq!(
+            shown(names),
+            vec![
+                "quay.io/busybox:1.36",
+                "docker.io/library/busybox:1.36",
+                "127.0.0.1:5000/busybox:1.36"
+            ]
+        );
+        let digest = format!("sha256:{}", "a".repeat(64));
+        let names =
+            ImageName::candidates(&format!("team/app@{digest}"), &short(&["quay.io"], &[]))
+                .unwrap();
+        assert_eq!(shown(names), vec![format!("quay.io/team/app@{digest}")]);
+    }
+
+    #[test]
+    fn an_alias_wins_and_keeps_the_tag() {
+        let policy = short(&["docker.io"], &[("tool", "registry.example.com/team/tool")]);
+        assert_eq!(
+            shown(ImageName::candidates("tool:2", &policy).unwrap()),
+            vec!["registry.example.com/team/tool:2"]
+        );
+        assert_eq!(
+            shown(ImageName::candidates("tool", &policy).unwrap()),
+            vec!["registry.example.com/team/tool:latest"]
+        );
+    }
+
+    #[test]
+    fn qualified_names_mean_themselves_and_unresolvable_short_names_are_invalid() {
+        let none = short(&[], &[]);
+        assert_eq!(
+            shown(ImageName::candidates("localhost/app", &none).unwrap()),
+            vec!["localhost/app:latest"]
+        );
+        assert_eq!(
+            shown(ImageName::candidates("127.0.0.1:5000/app:1", &none).unwrap()),
+            vec!["127.0.0.1:5000/app:1"]
+        );
+        let err = ImageName::candidates("app", &none).unwrap_err();
+        assert_eq!(err.kind(), crate::error::ErrorKind::InvalidArgument);
+        assert!(err.to_string().contains("unqualified-search-registries"), "{err}");
+        assert!(ImageName::candidates("Bad Name", &short(&["docker.io"], &[])).is_err());
     }
 
     #[test]

@@ -25,42 +25,90 @@ fn pull_error(reference: &str, error: crate::backend::image::ImageError) -> Erro
     }
 }
 
+/// Whether a failed pull of one candidate of a short name lets the next one be tried (as
+/// containers/image does: the image may simply live elsewhere).
+fn is_worth_another_registry(error: &crate::backend::image::ImageError) -> bool {
+    use crate::error::{Classify, ErrorKind};
+    matches!(
+        error.kind(),
+        ErrorKind::NotFound | ErrorKind::Unavailable | ErrorKind::Unknown
+    )
+}
+
+/// The error of a pull whose every candidate failed: the last failure's kind, every
+/// failure's message.
+fn every_registry_failed(
+    reference: &str,
+    mut failures: Vec<(&ImageName, crate::backend::image::ImageError)>,
+) -> Error {
+    let Some((_, last)) = failures.pop() else {
+        return Error::invalid(format!("image {reference:?} resolves to no name"));
+    };
+    if failures.is_empty() {
+        return pull_error(reference, last);
+    }
+    let earlier: Vec<String> = failures
+        .iter()
+        .map(|(name, e)| format!("{name}: {e}"))
+        .collect();
+    let last = pull_error(reference, last);
+    Error::new(
+        last.kind(),
+        format!(
+            "{last} (short name {reference:?}; also tried {})",
+            earlier.join("; ")
+        ),
+    )
+}
+
 impl Runtime {
     /// PullImage: fetches `reference` and indexes it under its tag and digest. Returns the
     /// image id.
+    ///
+    /// A short name is tried under its alias or each unqualified-search registry in turn
+    /// (the image store's registries configuration); the first that pulls wins and is the
+    /// name the image gets.
     pub async fn pull_image(&self, reference: &str, auth: Option<&RegistryAuth>) -> Result<String> {
-        let name = ImageName::parse(reference)?;
-        let pulled = self
-            .backends
-            .images
-            .pull(&name.to_string(), auth)
-            .await
-            .map_err(|e| pull_error(reference, e))?;
-        let now = self.backends.clock.now();
-        let mut state = self.state.lock();
-        let changed = state.images.insert_pulled(&name, &pulled, now);
-        for record in &changed {
-            self.persist(|s| s.put_image(record))?;
+        let candidates = ImageName::candidates(reference, &self.backends.images.short_names())?;
+        let mut failures = Vec::new();
+        for name in candidates.iter() {
+            let pulled = match self.backends.images.pull(&name.to_string(), auth).await {
+                Ok(pulled) => pulled,
+                Err(e) if is_worth_another_registry(&e) => {
+                    failures.push((name, e));
+                    continue;
+                }
+                Err(e) => return Err(pull_error(reference, e)),
+            };
+            let now = self.backends.clock.now();
+            let mut state = self.state.lock();
+            let changed = state.images.insert_pulled(name, &pulled, now);
+            for record in &changed {
+                self.persist(|s| s.put_image(record))?;
+            }
+            return Ok(pulled.id);
         }
-        Ok(pulled.id)
+        Err(every_registry_failed(reference, failures))
     }
 
     /// ImageStatus: the image `name` names, or `None` when the node does not have it.
     pub fn image_status(&self, name: &str) -> Result<Option<ImageRecord>> {
+        let short = self.backends.images.short_names();
         let state = self.state.lock();
         Ok(state
             .images
-            .lookup(name)?
+            .lookup_resolving(name, &short)?
             .map(|found| found.record().clone()))
     }
 
     /// ListImages: every image, or those `filter` names.
     pub fn list_images(&self, filter: Option<&str>) -> Result<Vec<ImageRecord>> {
+        let short = self.backends.images.short_names();
         let state = self.state.lock();
         match filter.filter(|f| !f.is_empty()) {
             Some(name) => Ok(state
                 .images
-                .lookup(name)?
+                .lookup_resolving(name, &short)?
                 .map(|f| f.record().clone())
                 .into_iter()
                 .collect()),
@@ -72,9 +120,10 @@ impl Runtime {
     /// and its content. An image in use by a container is FailedPrecondition; an unknown one
     /// succeeds.
     pub async fn remove_image(&self, name: &str) -> Result<()> {
+        let short = self.backends.images.short_names();
         let (record, untag_only) = {
             let mut state = self.state.lock();
-            let Some(found) = state.images.lookup(name)? else {
+            let Some(found) = state.images.lookup_resolving(name, &short)? else {
                 return Ok(());
             };
             let record = found.record().clone();
@@ -125,10 +174,11 @@ impl Runtime {
         if name.is_empty() {
             return Err(Error::invalid("image.image must name an image"));
         }
+        let short = self.backends.images.short_names();
         let state = self.state.lock();
         let found = state
             .images
-            .lookup(name)?
+            .lookup_resolving(name, &short)?
             .ok_or_else(|| Error::not_found(format!("image {name:?} not found: pull it first")))?;
         let record = found.record();
         let display_name = match &found {

@@ -9,6 +9,7 @@
 //! store), `unpack` turns layer tars into directories, `progress` logs a pull as it goes.
 
 mod auth;
+mod conf_watch;
 mod content;
 mod download;
 pub mod failure;
@@ -20,12 +21,38 @@ mod remote;
 mod unpack;
 mod xattr;
 
+pub use conf_watch::WatchedConf;
 pub use manifest::Platform;
 pub use registry::{RegistryImageStore, RegistryOptions};
 
 use crate::error::{Classify, ErrorKind};
 use crate::model::PulledImage;
 use async_trait::async_trait;
+use std::collections::BTreeMap;
+
+/// The registry Docker and every CRI runtime assume for a name without one.
+pub const DOCKER_HUB: &str = "docker.io";
+
+/// How short image names (names without a registry host, such as `busybox`) resolve: the
+/// `[aliases]` and `unqualified-search-registries` of containers-registries.conf(5).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShortNames {
+    /// Registries tried in order for a short name no alias covers. Empty: short names that
+    /// no alias covers cannot be pulled.
+    pub search_registries: Vec<String>,
+    /// Short name (without tag or digest) → fully qualified repository.
+    pub aliases: BTreeMap<String, String>,
+}
+
+impl Default for ShortNames {
+    /// Docker's rule, which kubelet users expect: `docker.io`, no aliases.
+    fn default() -> ShortNames {
+        ShortNames {
+            search_registries: vec![DOCKER_HUB.to_string()],
+            aliases: BTreeMap::new(),
+        }
+    }
+}
 
 /// Credentials for a registry, as kubelet passes them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -119,4 +146,9 @@ pub trait ImageStore: Send + Sync {
     async fn remove(&self, id: &str) -> Result<(), ImageError>;
     /// Usage of the filesystem that holds image content.
     async fn fs_usage(&self) -> Result<FsUsage, ImageError>;
+    /// How short names resolve now (a store whose configuration changes answers the current
+    /// one). Docker's rule unless a store says otherwise.
+    fn short_names(&self) -> ShortNames {
+        ShortNames::default()
+    }
 }

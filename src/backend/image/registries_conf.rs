@@ -8,6 +8,7 @@
 //! places to try, in order: mirrors first, then the (possibly rewritten) location. A blocked
 //! registry is refused; there is no fallback past the rewritten location.
 
+use super::ShortNames;
 use super::failure::Failure;
 use crate::error::ErrorKind;
 use serde::Deserialize;
@@ -86,9 +87,9 @@ struct File {
 /// The merged configuration.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RegistriesConf {
-    /// Registries tried, in order, for a short name (the core qualifies names itself; kept for
-    /// callers resolving short names).
-    pub unqualified_search_registries: Vec<String>,
+    /// Registries tried, in order, for a short name; `None` when no file sets the list
+    /// (Docker's `docker.io` then applies), `Some(empty)` when one sets it empty.
+    pub unqualified_search_registries: Option<Vec<String>>,
     /// Short name → fully qualified repository.
     pub aliases: BTreeMap<String, String>,
     /// Registry entries.
@@ -146,7 +147,7 @@ impl RegistriesConf {
         let file: File = toml::from_str(text).map_err(|e| conf_error(path, e))?;
         let _ = (&file.short_name_mode, &file.credential_helpers);
         if let Some(list) = file.unqualified_search_registries {
-            self.unqualified_search_registries = list;
+            self.unqualified_search_registries = Some(list);
         }
         self.aliases.extend(file.aliases);
         for (i, mut registry) in file.registry.into_iter().enumerate() {
@@ -188,6 +189,18 @@ impl RegistriesConf {
             self.registries.push(registry);
         }
         Ok(())
+    }
+
+    /// How short names resolve under this configuration.
+    pub fn short_names(&self) -> ShortNames {
+        let defaults = ShortNames::default();
+        ShortNames {
+            search_registries: self
+                .unqualified_search_registries
+                .clone()
+                .unwrap_or(defaults.search_registries),
+            aliases: self.aliases.clone(),
+        }
     }
 
     /// The entry whose prefix matches `repo` (`host/path`) longest.
@@ -289,6 +302,30 @@ mod tests {
         let mut conf = RegistriesConf::default();
         conf.merge(Path::new("test.conf"), text).unwrap();
         conf
+    }
+
+    #[test]
+    fn short_names_default_to_docker_hub_until_a_file_sets_the_list() {
+        assert_eq!(conf("").short_names(), ShortNames::default());
+        let mut merged = conf(
+            r#"
+            unqualified-search-registries = ["quay.io", "docker.io"]
+            [aliases]
+            "tool" = "quay.io/team/tool"
+            "#,
+        );
+        merged
+            .merge(
+                Path::new("drop-in.conf"),
+                "unqualified-search-registries = []\n[aliases]\n\"other\" = \"example.com/other\"\n",
+            )
+            .unwrap();
+        let short = merged.short_names();
+        assert!(short.search_registries.is_empty(), "{short:?}");
+        assert_eq!(
+            short.aliases.keys().collect::<Vec<_>>(),
+            vec!["other", "tool"]
+        );
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! into its own directory for the overlay root filesystems to stack.
 //!
 //! A pull resolves the reference through the registries configuration (mirrors, rewrites,
-//! blocks, insecure registries), fetches the manifest (choosing the host's platform from an
+//! blocks, insecure registries; re-read when its files change), fetches the manifest (choosing the host's platform from an
 //! index), the config and the layers. Layers download and unpack in parallel; a layer or
 //! blob already being fetched by another pull is waited for, not fetched again (one task per
 //! digest, which carries on if the pull that started it is dropped). The image record is
@@ -15,10 +15,11 @@ use super::download::download_blob;
 use super::failure::Failure;
 use super::manifest::{self, ConfigFile, Descriptor, Manifest, Platform};
 use super::progress::{self, Progress};
-use super::registries_conf::{self, Endpoint, RegistriesConf};
+use super::conf_watch::WatchedConf;
+use super::registries_conf::{self, Endpoint};
 use super::remote::Remote;
 use super::unpack::unpack_layer;
-use super::{FsUsage, ImageError, ImageStore, RegistryAuth};
+use super::{FsUsage, ImageError, ImageStore, RegistryAuth, ShortNames};
 use crate::error::ErrorKind;
 use crate::model::PulledImage;
 use async_trait::async_trait;
@@ -72,7 +73,8 @@ type SharedTask = Shared<BoxFuture<'static, Result<(), Failure>>>;
 
 struct Inner {
     content: Content,
-    conf: RegistriesConf,
+    /// registries.conf and its drop-ins, re-read when they change.
+    conf: WatchedConf,
     options: RegistryOptions,
     /// Downloads and unpacks in progress, by `blob:<digest>` / `layer:<diff id>`.
     inflight: Mutex<HashMap<String, SharedTask>>,
@@ -91,7 +93,7 @@ impl RegistryImageStore {
     /// and reads the registries configuration.
     pub fn open(options: RegistryOptions) -> Result<RegistryImageStore, ImageError> {
         let content = Content::open(&options.root).map_err(|f| f.into_error(""))?;
-        let conf = RegistriesConf::load(&options.registries_conf).map_err(|f| f.into_error(""))?;
+        let conf = WatchedConf::load(&options.registries_conf).map_err(|f| f.into_error(""))?;
         Ok(RegistryImageStore {
             inner: Arc::new(Inner {
                 content,
@@ -169,6 +171,10 @@ impl ImageStore for RegistryImageStore {
             .map_err(|f| f.into_error(id))
     }
 
+    fn short_names(&self) -> ShortNames {
+        self.inner.conf.current().short_names()
+    }
+
     async fn fs_usage(&self) -> Result<FsUsage, ImageError> {
         let inner = self.inner.clone();
         let (used_bytes, inodes_used) = tokio::task::spawn_blocking(move || inner.content.usage())
@@ -214,7 +220,10 @@ impl Inner {
             (None, None) => "latest".to_string(),
         };
         let repo = format!("{}/{}", parsed.registry(), parsed.repository());
-        let endpoints = self.conf.endpoints(&repo, parsed.digest().is_some())?;
+        let endpoints = self
+            .conf
+            .current()
+            .endpoints(&repo, parsed.digest().is_some())?;
         let request_auth = match auth {
             Some(auth) => auth::from_request(auth)?,
             None => None,
